@@ -1,0 +1,295 @@
+"""Where an op runs: the device's array namespace and the kernel path.
+
+This module is the *one* place that decides how an op is executed. Ops ask it;
+they never read environment variables or test for CUDA themselves.
+
+Two independent questions are answered here:
+
+1. **Which array library holds the data?**  A ``Tensor`` on ``"cpu"`` holds a NumPy
+   array, a ``Tensor`` on ``"cuda"`` holds a torch CUDA tensor.  :func:`namespace`
+   returns a small object with the same method names for both (``xp.exp``,
+   ``xp.sum(a, axis, keepdims)``...), so elementwise, reduction and shape ops are
+   written once.
+
+2. **Which kernels run the four core ops** (conv2d, max_pool2d, matmul, softmax
+   family)?  ``"numpy"`` (vectorised NumPy, CPU only) or ``"triton"`` (hand-written
+   Triton kernels: compiled on a GPU, run by Triton's interpreter on the CPU).
+
+   =====================  ==========================  ==========================
+   setting                CPU tensors                 CUDA tensors
+   =====================  ==========================  ==========================
+   ``"auto"`` (default)   NumPy                       Triton (compiled)
+   ``"numpy"``            NumPy                       error: move to CPU first
+   ``"triton"``           Triton, interpreted         Triton (compiled)
+   =====================  ==========================  ==========================
+
+   The setting starts from the environment variable ``MINIGRAD_KERNELS`` (read
+   once, at import) and can be changed from Python with :func:`set_kernels` or,
+   for a block of code, ``with use_kernels("triton"): ...``.
+
+Triton's interpreter must be switched on (``TRITON_INTERPRET=1``) *before*
+``triton`` is imported, because ``@triton.jit`` reads the variable when it
+decorates a kernel.  minigrad therefore never imports triton at start-up: the
+kernel modules are imported lazily by :func:`load_triton`, which sets the variable
+first when no GPU is present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import numpy as np
+
+KERNEL_PATHS = ("auto", "numpy", "triton")
+DEVICES = ("cpu", "cuda")
+
+
+def _check_path(name: str, where: str) -> str:
+    if name not in KERNEL_PATHS:
+        raise ValueError(f"{where}: unknown kernel path {name!r}; expected one of {KERNEL_PATHS}")
+    return name
+
+
+_kernels = _check_path(os.environ.get("MINIGRAD_KERNELS", "auto").strip().lower() or "auto", "MINIGRAD_KERNELS")
+
+
+def get_kernels() -> str:
+    """The current kernel-path setting: ``"auto"``, ``"numpy"`` or ``"triton"``."""
+    return _kernels
+
+
+def set_kernels(name: str) -> None:
+    """Choose the kernel path for every op from now on (see the module docstring)."""
+    global _kernels
+    _kernels = _check_path(name, "set_kernels")
+
+
+@contextlib.contextmanager
+def use_kernels(name: str) -> Iterator[None]:
+    """``with use_kernels("triton"): ...`` runs the block on that kernel path."""
+    previous = get_kernels()
+    set_kernels(name)
+    try:
+        yield
+    finally:
+        set_kernels(previous)
+
+
+def kernel_path(device: str) -> str:
+    """The kernels an op on ``device`` runs now: ``"numpy"`` or ``"triton"``."""
+    if device == "cuda":
+        if _kernels == "numpy":
+            raise RuntimeError(
+                "kernel path 'numpy' cannot run on cuda tensors; move them with .to('cpu') "
+                "or choose the 'triton' / 'auto' kernel path"
+            )
+        return "triton"
+    return "triton" if _kernels == "triton" else "numpy"
+
+
+# --------------------------------------------------------------------------- triton
+
+
+def triton_available() -> bool:
+    """True when the ``triton`` package can be imported (Linux wheels only)."""
+    return "triton" in sys.modules or importlib.util.find_spec("triton") is not None
+
+
+def _cuda_available() -> bool:
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_triton(module: str) -> ModuleType:
+    """Import ``minigrad.ops.<module>`` (a ``*_kernels`` module) for the Triton path.
+
+    Switches Triton's interpreter on first when there is no GPU, and explains
+    what is missing when triton cannot be imported.
+    """
+    if not triton_available():
+        raise RuntimeError(
+            "the Triton kernel path needs the 'triton' package (Linux only): "
+            "pip install triton==3.9.0 -- or use the NumPy path: set_kernels('numpy') "
+            "/ MINIGRAD_KERNELS=numpy"
+        )
+    if "triton" not in sys.modules and not _cuda_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    # Triton 3.9 warns when this is unset; "1" keeps its default (fused multiply-add allowed).
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+    if not _cuda_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError(
+            "triton was imported before minigrad could switch its interpreter on and there is no GPU; "
+            "set TRITON_INTERPRET=1 in the environment (or import minigrad's kernels before triton)"
+        )
+    return importlib.import_module(f"minigrad.ops.{module}")
+
+
+def interpreted() -> bool:
+    """True when Triton kernels run under the CPU interpreter."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def check_device(device: str) -> str:
+    """Validate a device name; ``"cuda"`` must actually be present."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+    if device == "cuda" and not _cuda_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU on this machine")
+    return device
+
+
+def device_of(array) -> str:
+    """``"cpu"`` for a NumPy array, ``"cuda"`` for a torch CUDA tensor."""
+    # NumPy reductions return scalars (np.float32), not arrays: those are "cpu" too.
+    return "cpu" if isinstance(array, (np.ndarray, np.generic)) else "cuda"
+
+
+class NumpyNamespace:
+    """Array functions for ``"cpu"`` tensors: thin names over NumPy."""
+
+    name = "numpy"
+    # staticmethod: NumPy 2's functions are descriptors and would otherwise bind ``self``.
+    exp, log, tanh, sqrt = staticmethod(np.exp), staticmethod(np.log), staticmethod(np.tanh), staticmethod(np.sqrt)
+    abs, sign, maximum, where = (
+        staticmethod(np.abs),
+        staticmethod(np.sign),
+        staticmethod(np.maximum),
+        staticmethod(np.where),
+    )
+
+    @staticmethod
+    def asarray(x, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def sum(a, axis=None, keepdims=False):
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def max(a, axis=None, keepdims=False):
+        return np.max(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def argmax(a, axis):
+        return np.argmax(a, axis=axis)
+
+    @staticmethod
+    def permute(a, axes):
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def astype(a, dtype):
+        return a.astype(dtype, copy=False)
+
+    @staticmethod
+    def broadcast_to(a, shape):
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def take_along_axis(a, idx, axis):
+        return np.take_along_axis(a, idx, axis=axis)
+
+    @staticmethod
+    def put_along_axis(a, idx, values, axis):
+        np.put_along_axis(a, idx, values, axis=axis)
+
+    @staticmethod
+    def scatter_add_index(target, index, values):
+        """``target[index] += values`` with repeated indices accumulating."""
+        np.add.at(target, index, values)
+
+
+class TorchNamespace:
+    """The same functions for ``"cuda"`` tensors, as torch operations on the device."""
+
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self.exp, self.log, self.tanh, self.sqrt = torch.exp, torch.log, torch.tanh, torch.sqrt
+        self.abs, self.sign, self.maximum, self.where = torch.abs, torch.sign, torch.maximum, torch.where
+
+    def _dtype(self, dtype):
+        return getattr(self.torch, np.dtype(dtype).name) if dtype is not None else None
+
+    def asarray(self, x, dtype=None):
+        return self.torch.as_tensor(x, dtype=self._dtype(dtype), device="cuda")
+
+    def zeros(self, shape, dtype):
+        return self.torch.zeros(shape, dtype=self._dtype(dtype), device="cuda")
+
+    def sum(self, a, axis=None, keepdims=False):
+        return a.sum() if axis is None and not keepdims else self.torch.sum(a, dim=axis, keepdim=keepdims)
+
+    def max(self, a, axis=None, keepdims=False):
+        return a.max() if axis is None and not keepdims else self.torch.amax(a, dim=axis, keepdim=keepdims)
+
+    def argmax(self, a, axis):
+        return self.torch.argmax(a, dim=axis)
+
+    def permute(self, a, axes):
+        return a.permute(*axes)
+
+    def astype(self, a, dtype):
+        return a.to(self._dtype(dtype))
+
+    def broadcast_to(self, a, shape):
+        return a.expand(*shape)
+
+    def take_along_axis(self, a, idx, axis):
+        return self.torch.take_along_dim(a, idx, dim=axis)
+
+    def put_along_axis(self, a, idx, values, axis):
+        a.scatter_(axis, idx, values)
+
+    def scatter_add_index(self, target, index, values):
+        target.index_put_(index, values, accumulate=True)
+
+
+_numpy_ns = NumpyNamespace()
+_torch_ns: TorchNamespace | None = None
+
+
+def namespace(array_or_device) -> NumpyNamespace | TorchNamespace:
+    """The array namespace for a device name or for an array living on it."""
+    device = array_or_device if isinstance(array_or_device, str) else device_of(array_or_device)
+    if device == "cpu":
+        return _numpy_ns
+    global _torch_ns
+    if _torch_ns is None:
+        _torch_ns = TorchNamespace()
+    return _torch_ns
+
+
+def to_torch(array):
+    """A torch view of a device array: zero-copy for NumPy arrays (shares memory)."""
+    if isinstance(array, np.ndarray):
+        import torch
+
+        return torch.from_numpy(array)
+    return array
+
+
+def from_torch_like(tensor, like):
+    """Give ``tensor`` back in the array kind of ``like`` (NumPy for CPU work)."""
+    if isinstance(like, np.ndarray):
+        return tensor.numpy()
+    return tensor

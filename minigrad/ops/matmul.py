@@ -1,0 +1,97 @@
+"""Matrix multiplication with PyTorch's rules: ``a @ b``, ``matmul``, ``linear``.
+
+Dimension key::
+
+    M = rows of a      K = the shared (contracted) dimension      N = columns of b
+    ... = batch dimensions, broadcast against each other
+
+Shapes (as ``torch.matmul``):
+
+====================  ====================  ========================================
+a                     b                     out
+====================  ====================  ========================================
+(K,)                  (K,)                  ()            dot product
+(M, K)                (K, N)                (M, N)
+(K,)                  (..., K, N)           (..., N)      a is read as (1, K), then the 1 is dropped
+(..., M, K)           (K,)                  (..., M)      b is read as (K, 1), then the 1 is dropped
+(..., M, K)           (..., K, N)           (broadcast(...), M, N)
+====================  ====================  ========================================
+
+Backward, for ``out = a @ b`` with ``g = dL/d(out)`` of shape (..., M, N)::
+
+    da = g @ b^T        (..., M, N) @ (..., N, K) -> (..., M, K)
+    db = a^T @ g        (..., K, M) @ (..., M, N) -> (..., K, N)
+
+then each is summed over the batch dimensions its input was broadcast along
+(see :func:`minigrad.ops.elementwise.unbroadcast`), and the 1-D cases drop the
+dimension they added.  Both are matmuls themselves: the Triton path re-launches
+the forward kernel with the strides of the transposed operand (no copies).
+"""
+
+from __future__ import annotations
+
+from ..function import Function
+from .elementwise import unbroadcast
+
+
+def check_matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], op: str = "matmul") -> None:
+    """Raise a ValueError naming both shapes unless ``a @ b`` is defined."""
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes {a_shape} and {b_shape}")
+    k_a = a_shape[-1]
+    k_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"{op}: shapes {a_shape} and {b_shape} cannot be multiplied (inner dimensions {k_a} != {k_b})")
+    try:
+        _broadcast_batch(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"{op}: batch dimensions {a_shape[:-2]} and {b_shape[:-2]} of shapes {a_shape} and {b_shape} "
+            "cannot be broadcast"
+        ) from None
+
+
+def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
+    import numpy as np
+
+    return tuple(np.broadcast_shapes(s1, s2))
+
+
+def as_matrices(a, b):
+    """Promote 1-D operands to matrices: a (K,) -> (1, K), b (K,) -> (K, 1)."""
+    return (a if a.ndim > 1 else a.reshape(1, -1)), (b if b.ndim > 1 else b.reshape(-1, 1))
+
+
+def matmul_backward_numpy(g, a, b, need_a: bool, need_b: bool):
+    """``da = g @ b^T``, ``db = a^T @ g``, summed over broadcast batch dims (see module docstring)."""
+    a2, b2 = as_matrices(a, b)
+    # Put back the dimensions that the 1-D cases dropped from the output.
+    if a.ndim == 1:
+        g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if b.ndim > 1 else g.reshape(1, 1)
+    if b.ndim == 1:
+        g = g.reshape(g.shape + (1,)) if a.ndim > 1 else g
+    da = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape) if need_a else None
+    db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape) if need_b else None
+    return da, db
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        check_matmul_shapes(tuple(a.shape), tuple(b.shape))
+        ctx.save_for_backward(a, b)
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            return load_triton("matmul_kernels").matmul(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            return load_triton("matmul_kernels").matmul_backward(g, a, b, need_a, need_b)
+        return matmul_backward_numpy(g, a, b, need_a, need_b)

@@ -1,0 +1,105 @@
+"""Reductions: sum, mean, max over all elements or over ``dim`` (an int or a tuple).
+
+The gradient of a reduction *spreads* the output gradient back over the
+elements that were reduced::
+
+    out = x.sum(dim)    dx = g, repeated along dim
+    out = x.mean(dim)   dx = g / N, repeated along dim   (N = elements reduced)
+    out = x.max(dim)    dx = g at the position of the max (the index returned), 0 elsewhere
+    out = x.max()       dx = g / k at each of the k elements equal to the max, 0 elsewhere
+
+"Repeated along dim" is broadcasting: put the reduced dimensions back with size 1
+(if ``keepdim=False`` removed them) and broadcast to the input's shape.
+"""
+
+from __future__ import annotations
+
+from ..backend import namespace
+from ..function import Function
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
+    """``dim`` (None, an int or a tuple, negatives allowed) as sorted non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not isinstance(d, int) or not -max(ndim, 1) <= d < max(ndim, 1):
+            raise ValueError(f"{op}: dim {d!r} is out of range for a tensor with {ndim} dimensions")
+        out.append(d % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim!r} repeats a dimension")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def expand_back(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool):
+    """Broadcast a reduced gradient ``g`` back to the input ``shape``."""
+    if not keepdim:
+        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return namespace(g).broadcast_to(g, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        return namespace(x).sum(x, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, axes, keepdim = ctx.inputs
+        return expand_back(g, x.shape, axes, keepdim), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        ctx.save_for_backward(count)
+        return namespace(x).sum(x, axis=axes, keepdims=keepdim) / count
+
+    @staticmethod
+    def backward(ctx, g):
+        x, axes, keepdim = ctx.inputs
+        (count,) = ctx.saved_tensors
+        return expand_back(g / count, x.shape, axes, keepdim), None, None
+
+
+class MaxAll(Function):
+    """``x.max()`` over every element; ties share the gradient equally (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = namespace(x).max(x)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        mask = x == out
+        return g * mask / mask.sum()
+
+
+class MaxDim(Function):
+    """``x.max(dim)``: the gradient goes to the index returned (the first maximum)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim):
+        xp = namespace(x)
+        index = xp.argmax(x, axis=dim).reshape(tuple(1 if i == dim else n for i, n in enumerate(x.shape)))
+        out = xp.take_along_axis(x, index, axis=dim)
+        ctx.save_for_backward(index)
+        ctx.indices = index if keepdim else index.reshape(out.shape[:dim] + out.shape[dim + 1 :])
+        return out if keepdim else out.reshape(ctx.indices.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, dim, keepdim = ctx.inputs
+        (index,) = ctx.saved_tensors
+        xp = namespace(g)
+        dx = xp.zeros(x.shape, g.dtype)
+        xp.put_along_axis(dx, index, g.reshape(index.shape), axis=dim)
+        return dx, None, None
