@@ -98,7 +98,10 @@ def kernel_path(device: str) -> str:
 
 def triton_available() -> bool:
     """True when the ``triton`` package can be imported (Linux wheels only)."""
-    return "triton" in sys.modules or importlib.util.find_spec("triton") is not None
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):  # a broken install, or sys.modules["triton"] = None
+        return False
 
 
 def _cuda_available() -> bool:
@@ -195,7 +198,12 @@ class NumpyNamespace:
 
     @staticmethod
     def astype(a, dtype):
-        return a.astype(dtype, copy=False)
+        return np.asarray(a).astype(dtype, copy=False)
+
+    @staticmethod
+    def copy(a):
+        """A fresh, writable, contiguous array (also from NumPy scalars and broadcast views)."""
+        return np.array(a, copy=True, order="C")
 
     @staticmethod
     def broadcast_to(a, shape):
@@ -250,6 +258,9 @@ class TorchNamespace:
 
     def astype(self, a, dtype):
         return a.to(self._dtype(dtype))
+
+    def copy(self, a):
+        return a.clone(memory_format=self.torch.contiguous_format)
 
     def broadcast_to(self, a, shape):
         return a.expand(*shape)

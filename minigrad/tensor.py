@@ -77,7 +77,7 @@ def _to_array(data, dtype: np.dtype | None, device: str | None):
             dtype = bool_
         else:
             raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype}")
-    array = np.ascontiguousarray(array, dtype=_as_dtype(dtype))
+    array = np.asarray(array, dtype=_as_dtype(dtype), order="C")  # (np.ascontiguousarray would make 0-d 1-d)
     if device == "cuda":
         import torch
 
@@ -245,10 +245,12 @@ class Tensor:
         _run_backward(self, g, retain_graph=retain_graph)
 
     def _accumulate_grad(self, g) -> None:
-        g = backend.namespace(g).astype(g, self.dtype)
+        xp = backend.namespace(g)
+        g = xp.astype(g, self.dtype)
         if self.grad is None:
-            # A fresh array: never alias an array the graph might hand to someone else.
-            self.grad = Tensor._wrap(g.copy() if isinstance(g, np.ndarray) else g.clone())
+            # A fresh array: never alias an array the graph might hand to someone else
+            # (gradients are often broadcast views, or the upstream gradient itself).
+            self.grad = Tensor._wrap(xp.copy(g))
         else:
             self.grad = Tensor._wrap(self.grad.data + g)
 

@@ -34,7 +34,8 @@ KERNEL_PATHS = ["numpy", "triton"] + (["cuda"] if HAS_CUDA else [])
 
 
 def pytest_report_header(config):
-    return f"minigrad kernel paths under test: {', '.join(KERNEL_PATHS)} (TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET', '0')})"
+    interpret = os.environ.get("TRITON_INTERPRET", "0")
+    return f"minigrad kernel paths under test: {', '.join(KERNEL_PATHS)} (TRITON_INTERPRET={interpret})"
 
 
 @pytest.fixture(params=KERNEL_PATHS)

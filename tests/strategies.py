@@ -53,8 +53,9 @@ def arrays(draw, shape, dtype=np.float64, low: float = -3.0, high: float = 3.0, 
 
     With ``permuted`` (drawn when None) the array is a transposed view of a
     differently-laid-out buffer, so it is *not* C-contiguous: ops must honour strides.
+    ``shape`` may be a tuple or a strategy drawing one.
     """
-    shape = tuple(shape)
+    shape = tuple(draw(shape) if isinstance(shape, st.SearchStrategy) else shape)
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     if permuted is None:

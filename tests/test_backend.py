@@ -1,0 +1,78 @@
+"""Kernel-path selection: one place decides, from the environment or from Python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import minigrad as mg
+from minigrad import backend
+
+
+def test_default_is_numpy_on_cpu_and_switchable():
+    assert backend.kernel_path("cpu") in ("numpy", "triton")
+    with mg.use_kernels("numpy"):
+        assert backend.kernel_path("cpu") == "numpy"
+        with mg.use_kernels("triton"):
+            assert backend.kernel_path("cpu") == "triton" and backend.kernel_path("cuda") == "triton"
+        assert mg.get_kernels() == "numpy"
+    with mg.use_kernels("numpy"), pytest.raises(RuntimeError, match="cannot run on cuda tensors"):
+        backend.kernel_path("cuda")
+    with pytest.raises(ValueError, match="unknown kernel path 'cuda'"):
+        mg.set_kernels("cuda")
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("MINIGRAD_KERNELS", "TRITON_INTERPRET")}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True)
+
+
+def test_environment_variable_selects_the_path_and_triton_is_imported_lazily():
+    code = (
+        "import sys, minigrad as mg, minigrad.backend as b\n"
+        "assert 'triton' not in sys.modules, 'minigrad must not import triton at start-up'\n"
+        "print(mg.get_kernels(), b.kernel_path('cpu'))\n"
+    )
+    assert _run(code, MINIGRAD_KERNELS="triton").stdout.split() == ["triton", "triton"]
+    assert _run(code, MINIGRAD_KERNELS="numpy").stdout.split() == ["numpy", "numpy"]
+    assert _run(code).stdout.split() == ["auto", "numpy"]
+    bad = _run(code, MINIGRAD_KERNELS="gpu")
+    assert bad.returncode != 0 and "MINIGRAD_KERNELS: unknown kernel path 'gpu'" in bad.stderr
+
+
+def test_triton_path_switches_the_interpreter_on_before_importing_triton():
+    code = (
+        "import os, minigrad as mg\n"
+        "a = mg.tensor([[1.0, 2.0], [3.0, 4.0]])\n"
+        "with mg.use_kernels('triton'):\n"
+        "    y = a @ a\n"
+        "print(os.environ.get('TRITON_INTERPRET'), y.numpy().tolist())\n"
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(None, 1) == ["1", "[[7.0, 10.0], [15.0, 22.0]]\n"]
+
+
+def test_minigrad_runs_its_numpy_path_without_triton():
+    # Make `import triton` fail, as on macOS/Windows where there are no wheels.
+    code = (
+        "import sys; sys.modules['triton'] = None\n"
+        "import importlib.util as u; real = u.find_spec\n"
+        "u.find_spec = lambda name, *a: None if name == 'triton' else real(name, *a)\n"
+        "import minigrad as mg\n"
+        "x = mg.tensor([[1.0, 2.0]], requires_grad=True); (x @ x.T).sum().backward()\n"
+        "print(x.grad.numpy().tolist())\n"
+        "mg.set_kernels('triton')\n"
+        "try:\n"
+        "    x @ x.T\n"
+        "except RuntimeError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "[[2.0, 4.0]]"
+    assert lines[1].startswith("ERR the Triton kernel path needs the 'triton' package")

@@ -1,0 +1,146 @@
+"""The engine: Function.apply, the tape, in-place safety, and the errors users see."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.function import Function
+
+
+class Cube(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * g
+
+
+class ScaleBy(Function):
+    """A Function with a non-tensor argument: backward returns None for it."""
+
+    @staticmethod
+    def forward(ctx, x, factor):
+        return x * factor
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.inputs[1], None
+
+
+def test_custom_function_records_a_tape_node():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = Cube.apply(x)
+    assert y.grad_fn is not None and y.grad_fn.function is Cube and y.grad_fn.inputs[0] is x
+    assert y.grad_fn.needs_input_grad == (True,)
+    ScaleBy.apply(y, 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 24.0])
+
+
+def test_no_node_when_no_input_requires_grad():
+    y = Cube.apply(mg.tensor([1.0]))
+    assert y.grad_fn is None and not y.requires_grad
+
+
+def test_kernel_path_is_fixed_at_forward_time():
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    with mg.use_kernels("numpy"):
+        y = x @ x.T
+    assert y.grad_fn.kernels == "numpy"
+    with mg.use_kernels("triton"):  # backward keeps the path forward used
+        y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[2.0, 4.0]])
+
+
+def test_in_place_change_of_saved_tensor_is_detected():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    x = mg.tensor([3.0, 4.0])
+    y = (w * x).sum()  # Mul saved x
+    x.mul_(2)
+    with pytest.raises(RuntimeError, match=r"Mul\.backward: .*shape \(2,\).*modified in place"):
+        y.backward()
+
+
+def test_optimizer_style_update_then_stale_backward_is_detected():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (w.exp() * 2).sum()  # Exp saved its output, Mul saved exp(w); w itself is not saved by Exp
+    z = (w * w).sum()  # Mul saved w
+    with mg.no_grad():
+        w.sub_(mg.tensor([0.1, 0.1]))
+    y.backward()  # fine: nothing saved by y's graph aliases w
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_in_place_on_tensor_requiring_grad_is_refused_outside_no_grad():
+    w = mg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place update of a tensor of shape \\(1,\\) that requires grad"):
+        w.add_(1.0)
+    with mg.no_grad():
+        w.add_(1.0).mul_(3.0)
+    assert w.item() == 6.0 and w._version == 2
+
+
+def test_backward_on_non_scalar_needs_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"single-element tensor.*shape \(2,\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\), expected \(2,\)"):
+        (x * 2).backward(mg.ones(3))
+
+
+def test_backward_on_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor([1.0]).sum().backward()
+
+
+def test_binary_shape_mismatch_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
+        mg.ones(2, 3) + mg.ones(4)
+    with pytest.raises(ValueError, match=r"mul: shapes \(3,\) and \(2,\)"):
+        mg.ones(3) * mg.ones(2)
+
+
+def test_wrong_dtypes_raise_type_errors():
+    with pytest.raises(TypeError, match="only float32/float64 tensors can require gradients"):
+        mg.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="unsupported dtype float16"):
+        mg.tensor([1.0], dtype=np.float16)
+    with pytest.raises(TypeError, match="mul: unsupported operand type str"):
+        mg.ones(2) * "a"
+    with pytest.raises(TypeError, match="mean: needs a floating point tensor"):
+        mg.arange(3).mean()
+
+
+def test_shape_op_errors_name_the_op():
+    x = mg.ones(2, 3)
+    with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\)"):
+        x.reshape(4, 2)
+    with pytest.raises(ValueError, match="permute"):
+        x.permute(0, 0)
+    with pytest.raises(ValueError, match="sum: dim 2 is out of range"):
+        x.sum(2)
+    with pytest.raises(ValueError, match=r"expand: cannot expand shape \(2, 3\)"):
+        x.expand(4, 3)
+
+
+def test_device_errors():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        mg.tensor([1.0], device="tpu")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            mg.ones(2).to("cuda")
+
+
+def test_function_with_mixed_devices_names_both():
+    a, b = mg.ones(2), mg.ones(2)
+    b.data = object.__new__(type("FakeCuda", (), {"shape": (2,)}))  # anything not a NumPy array is "cuda"
+    with pytest.raises(RuntimeError, match=r"Add: tensors on different devices \(\(2,\) on cpu, \(2,\) on cuda\)"):
+        a + b
