@@ -76,3 +76,34 @@ def test_minigrad_runs_its_numpy_path_without_triton():
     lines = out.stdout.splitlines()
     assert lines[0] == "[[2.0, 4.0]]"
     assert lines[1].startswith("ERR the Triton kernel path needs the 'triton' package")
+
+
+def test_torch_namespace_matches_numpy_namespace():
+    """The CUDA array namespace, exercised on CPU torch tensors (its functions don't care where data lives)."""
+    import numpy as np
+    import torch
+
+    npx, tx = backend.NumpyNamespace(), backend.TorchNamespace()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4, 5))
+    t = torch.from_numpy(a.copy())
+    same = lambda x, y: np.testing.assert_allclose(np.asarray(x), y.numpy(), rtol=1e-12)  # noqa: E731
+    for axis, keep in [(None, False), ((1,), True), ((0, 2), False)]:
+        same(npx.sum(a, axis=axis, keepdims=keep), tx.sum(t, axis=axis, keepdims=keep))
+        same(npx.max(a, axis=axis, keepdims=keep), tx.max(t, axis=axis, keepdims=keep))
+    same(npx.permute(a, (2, 0, 1)), tx.permute(t, (2, 0, 1)))
+    same(npx.broadcast_to(a[:, :1], (3, 4, 5)), tx.broadcast_to(t[:, :1], (3, 4, 5)))
+    idx = np.argmax(a, axis=1)[:, None, :]
+    same(npx.take_along_axis(a, idx, 1), tx.take_along_axis(t, torch.from_numpy(idx), 1))
+    da, dt = np.zeros_like(a), torch.zeros_like(t)
+    npx.put_along_axis(da, idx, 1.0 * np.ones(idx.shape), 1)
+    tx.put_along_axis(dt, torch.from_numpy(idx), torch.ones(idx.shape, dtype=t.dtype), 1)
+    same(da, dt)
+    rows = np.array([0, 2, 0])
+    da, dt = np.zeros((3, 5)), torch.zeros(3, 5, dtype=torch.float64)
+    npx.scatter_add_index(da, (rows,), np.ones((3, 5)))
+    tx.scatter_add_index(dt, (torch.from_numpy(rows),), torch.ones(3, 5, dtype=torch.float64))
+    same(da, dt)
+    assert tx.astype(t, np.float32).dtype == torch.float32 and npx.astype(a, np.float32).dtype == np.float32
+    same(npx.where(a > 0, a, 0.0), tx.where(t > 0, t, 0.0))
+    same(npx.copy(a[:, ::2]), tx.copy(t[:, ::2]))

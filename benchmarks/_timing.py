@@ -1,0 +1,53 @@
+"""Timing helpers shared by the benchmark scripts.
+
+Timing done right on a noisy machine: warm up first (first calls allocate and
+fill caches), time many iterations per sample, take several samples, and report
+the *median*.  minigrad and PyTorch are measured alternately, sample by sample, in
+the same process, so both see the same machine load; only their ratio is a claim.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+
+
+def machine() -> str:
+    import os
+
+    import numpy as np
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
+
+
+def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7) -> tuple[float, float]:
+    """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately."""
+    for fn in (fn_a, fn_b):
+        fn()
+        fn()
+    iters = []
+    for fn in (fn_a, fn_b):  # calls per sample so that one sample lasts about min_time
+        start, n = time.perf_counter(), 0
+        while time.perf_counter() - start < min_time:
+            fn()
+            n += 1
+        iters.append(max(1, n))
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(samples):
+        for i, fn in enumerate((fn_a, fn_b)):
+            start = time.perf_counter()
+            for _ in range(iters[i]):
+                fn()
+            times[i].append((time.perf_counter() - start) / iters[i])
+    return statistics.median(times[0]), statistics.median(times[1])

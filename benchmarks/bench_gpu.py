@@ -1,0 +1,153 @@
+"""Each core op's Triton kernels, forward + backward, vs PyTorch (cuBLAS / cuDNN) on a GPU.
+
+    python benchmarks/bench_gpu.py            # needs a CUDA GPU; exits 2 without one
+
+Prints, per op and shape: ms for minigrad (Triton) and PyTorch, the ratio
+PyTorch / minigrad (higher is better: 1.0 means as fast), and the throughput
+minigrad reaches (TFLOP/s for matmul and conv2d, GB/s for softmax, pooling and
+cross_entropy).  Softmax is also compared with the measured bandwidth of a plain
+device-to-device copy of the same bytes.
+
+Targets from issue 4 on an H100: matmul >= 0.9x cuBLAS (fp32 with
+``input_precision="ieee"`` against torch fp32 with TF32 off), softmax >= 80% of
+copy bandwidth, conv2d >= 1.0x cuDNN at LeNet shapes.
+
+Timing uses ``triton.testing.do_bench`` (CUDA events, L2 flushed between runs,
+median of many repetitions).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import torch
+import torch.nn.functional as TF
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import minigrad as mg  # noqa: E402
+import minigrad.nn.functional as F  # noqa: E402
+
+
+def bench(fn) -> float:
+    from triton.testing import do_bench
+
+    return do_bench(fn, warmup=25, rep=100)
+
+
+def fwd_bwd(mg_fn, torch_fn, tensors, ints=()):
+    mg_x = [mg.from_torch(t.clone()).requires_grad_() for t in tensors]
+    t_x = [t.clone().requires_grad_() for t in tensors]
+    mg_i = [mg.from_torch(t) for t in ints]
+
+    def run_mg():
+        for x in mg_x:
+            x.grad = None
+        out = mg_fn(*mg_x, *mg_i)
+        out.backward(mg.from_torch(torch.ones_like(out.torch())))
+
+    def run_torch():
+        for x in t_x:
+            x.grad = None
+        out = torch_fn(*t_x, *ints)
+        out.backward(torch.ones_like(out))
+
+    return run_mg, run_torch
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("bench_gpu.py needs a CUDA GPU; none found (results stay unmeasured)")
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = False  # compare exact fp32 with exact fp32
+    torch.backends.cudnn.allow_tf32 = False
+    dev = "cuda"
+    g = torch.Generator(device=dev).manual_seed(0)
+
+    def r(*shape):
+        return torch.randn(*shape, device=dev, generator=g)
+
+    rows = []
+    # matmul: 3 matmuls of 2*M*N*K flops each for forward + backward.
+    for n in (1024, 2048, 4096):
+        a, b = r(n, n), r(n, n)
+        rows.append(
+            (f"matmul {n}x{n}x{n}", *fwd_bwd(lambda x, y: x @ y, lambda x, y: x @ y, [a, b]), 3 * 2 * n**3, "flop")
+        )
+    # LeNet conv layers: forward + grad_input + grad_weight, 2*N*OH*OW*Cout*Cin*KH*KW flops each.
+    for n in (64, 256):
+        x, w, bias = r(n, 1, 28, 28), r(6, 1, 5, 5), r(6)
+        flops = 3 * 2 * n * 28 * 28 * 6 * 1 * 25
+        rows.append(
+            (
+                f"conv2d N={n} 1x28x28->6@5x5 p2",
+                *fwd_bwd(
+                    lambda x, w, b: F.conv2d(x, w, b, padding=2),
+                    lambda x, w, b: TF.conv2d(x, w, b, padding=2),
+                    [x, w, bias],
+                ),
+                flops,
+                "flop",
+            )
+        )
+        x, w, bias = r(n, 6, 14, 14), r(16, 6, 5, 5), r(16)
+        flops = 3 * 2 * n * 10 * 10 * 16 * 6 * 25
+        rows.append((f"conv2d N={n} 6x14x14->16@5x5", *fwd_bwd(F.conv2d, TF.conv2d, [x, w, bias]), flops, "flop"))
+    x, w = r(32, 64, 56, 56), r(64, 64, 3, 3)
+    rows.append(
+        (
+            "conv2d N=32 64x56x56->64@3x3 p1",
+            *fwd_bwd(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: TF.conv2d(x, w, padding=1), [x, w]),
+            3 * 2 * 32 * 56 * 56 * 64 * 64 * 9,
+            "flop",
+        )
+    )
+    for n in (64, 256):
+        x = r(n, 6, 28, 28)
+        rows.append(
+            (
+                f"max_pool2d N={n} 6x28x28 k2",
+                *fwd_bwd(lambda t: F.max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), [x]),
+                4 * x.numel() * 2,
+                "byte",
+            )
+        )
+    for rows_, cols in ((4096, 1024), (8192, 4096), (256, 10)):
+        x = r(rows_, cols)
+        # forward reads x, writes y; backward reads y and dy, writes dx: 5 passes over the bytes
+        rows.append(
+            (
+                f"softmax {rows_}x{cols}",
+                *fwd_bwd(lambda t: F.softmax(t, dim=1), lambda t: TF.softmax(t, dim=1), [x]),
+                5 * x.numel() * 4,
+                "byte",
+            )
+        )
+    x, t = r(8192, 1000), torch.randint(0, 1000, (8192,), device=dev)
+    rows.append(
+        ("cross_entropy 8192x1000", *fwd_bwd(F.cross_entropy, TF.cross_entropy, [x], [t]), 2 * x.numel() * 4, "byte")
+    )
+
+    big = r(8192, 4096)
+    dst = torch.empty_like(big)
+    copy_ms = bench(lambda: dst.copy_(big))
+    copy_gbs = 2 * big.numel() * 4 / copy_ms / 1e6
+
+    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; copy bandwidth {copy_gbs:.0f} GB/s")
+    print("| op (forward + backward, fp32) | minigrad ms | PyTorch ms | PyTorch/minigrad | minigrad throughput |")
+    print("|---|---|---|---|---|")
+    for name, run_mg, run_torch, amount, unit in rows:
+        t_mg, t_torch = bench(run_mg), bench(run_torch)
+        rate = amount / (t_mg * 1e-3)
+        shown = (
+            f"{rate / 1e12:.1f} TFLOP/s"
+            if unit == "flop"
+            else f"{rate / 1e9:.0f} GB/s ({rate / 1e9 / copy_gbs:.0%} of copy)"
+        )
+        print(f"| {name} | {t_mg:.3f} | {t_torch:.3f} | {t_torch / t_mg:.2f} | {shown} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Each core op, forward + backward, minigrad's NumPy path vs PyTorch on the CPU.
+
+    python benchmarks/bench_ops_cpu.py [--quick]
+
+Shapes: the layers of LeNet-5 at batch 64 and 256 (1x28x28 -> conv 6@5x5 pad 2 ->
+pool 2 -> conv 16@5x5 -> pool 2 -> 400 -> 120 -> 84 -> 10), and one larger conv
+layer (32x64x56x56, 3x3).  Prints ms per forward+backward and the ratio
+minigrad / PyTorch (lower is better; the issue's target is <= 1.5 for conv2d,
+max_pool2d, softmax and cross_entropy at the LeNet shapes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from _timing import machine, time_pair  # noqa: E402
+
+import minigrad as mg  # noqa: E402
+import minigrad.nn.functional as F  # noqa: E402
+
+
+def fwd_bwd_pair(mg_fn, torch_fn, arrays, int_arrays=()):
+    """Two closures running forward + backward on the same float32 data."""
+    mg_x = [mg.tensor(a, requires_grad=True) for a in arrays]
+    t_x = [torch.tensor(a, requires_grad=True) for a in arrays]
+    mg_i = [mg.tensor(a) for a in int_arrays]
+    t_i = [torch.tensor(a) for a in int_arrays]
+
+    def run_mg():
+        for x in mg_x:
+            x.grad = None
+        out = mg_fn(*mg_x, *mg_i)
+        out.backward(mg.ones_like(out)) if out.ndim else out.backward()
+
+    def run_torch():
+        for x in t_x:
+            x.grad = None
+        out = torch_fn(*t_x, *t_i)
+        out.backward(torch.ones_like(out)) if out.ndim else out.backward()
+
+    return run_mg, run_torch
+
+
+def cases(batches):
+    rng = np.random.default_rng(0)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    for n in batches:
+        yield (
+            f"conv2d  N={n} 1x28x28 -> 6@5x5 pad 2",
+            (
+                lambda x, w, b: F.conv2d(x, w, b, padding=2),
+                lambda x, w, b: TF.conv2d(x, w, b, padding=2),
+                [r(n, 1, 28, 28), r(6, 1, 5, 5), r(6)],
+                (),
+            ),
+        )
+        yield (
+            f"conv2d  N={n} 6x14x14 -> 16@5x5",
+            (
+                lambda x, w, b: F.conv2d(x, w, b),
+                lambda x, w, b: TF.conv2d(x, w, b),
+                [r(n, 6, 14, 14), r(16, 6, 5, 5), r(16)],
+                (),
+            ),
+        )
+        yield (
+            f"max_pool2d N={n} 6x28x28 k2",
+            (
+                lambda x: F.max_pool2d(x, 2),
+                lambda x: TF.max_pool2d(x, 2),
+                [r(n, 6, 28, 28)],
+                (),
+            ),
+        )
+        yield (
+            f"max_pool2d N={n} 16x10x10 k2",
+            (
+                lambda x: F.max_pool2d(x, 2),
+                lambda x: TF.max_pool2d(x, 2),
+                [r(n, 16, 10, 10)],
+                (),
+            ),
+        )
+        yield f"linear  N={n} 400 -> 120", (F.linear, TF.linear, [r(n, 400), r(120, 400), r(120)], ())
+        yield (
+            f"softmax N={n}x10 dim=1",
+            (
+                lambda x: F.softmax(x, dim=1),
+                lambda x: TF.softmax(x, dim=1),
+                [r(n, 10)],
+                (),
+            ),
+        )
+        yield (
+            f"log_softmax N={n}x10 dim=1",
+            (
+                lambda x: F.log_softmax(x, dim=1),
+                lambda x: TF.log_softmax(x, dim=1),
+                [r(n, 10)],
+                (),
+            ),
+        )
+        yield f"cross_entropy N={n}x10", (F.cross_entropy, TF.cross_entropy, [r(n, 10)], [rng.integers(0, 10, n)])
+
+
+def large_cases():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 64, 56, 56)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32) * 0.05
+    yield (
+        "conv2d  N=32 64x56x56 -> 64@3x3 pad 1",
+        (
+            lambda x, w: F.conv2d(x, w, padding=1),
+            lambda x, w: TF.conv2d(x, w, padding=1),
+            [x, w],
+            (),
+        ),
+    )
+    yield "max_pool2d N=32 64x56x56 k2", (lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [x], ())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="batch 64 only, no large shape, short samples")
+    args = parser.parse_args(argv)
+    min_time = 0.02 if args.quick else 0.1
+    all_cases = list(cases([64] if args.quick else [64, 256]))
+    if not args.quick:
+        all_cases += list(large_cases())
+
+    print(f"machine: {machine()}")
+    print("| op (forward + backward, float32) | minigrad ms | PyTorch ms | ratio |")
+    print("|---|---|---|---|")
+    with mg.use_kernels("numpy"):
+        for name, (mg_fn, torch_fn, arrays, ints) in all_cases:
+            a, b = fwd_bwd_pair(mg_fn, torch_fn, arrays, ints)
+            t_mg, t_torch = time_pair(a, b, min_time=min_time, samples=3 if args.quick else 7)
+            print(f"| {name} | {t_mg * 1e3:.3f} | {t_torch * 1e3:.3f} | {t_mg / t_torch:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
