@@ -1,0 +1,677 @@
+"""Check a kernel you wrote against PyTorch, and be told *what* is wrong.
+
+When a hand-written kernel is wrong, "assertion failed: tensors not close" is
+the least useful thing to hear.  :func:`check_kernel` runs your function and a
+PyTorch reference on the same random inputs -- several shapes, including sizes
+that are not multiples of any block size, so that masks are exercised -- and
+prints a diagnosis of the first case that fails:
+
+* a wrong output **shape** or **dtype**, or no output at all (a launcher that
+  forgot to ``return``);
+* **NaNs / infs** where PyTorch has finite values;
+* how many elements are wrong, the **worst element** (its index, what you
+  returned, what PyTorch returned) and the first few wrong ones;
+* hints for the classic mistakes: an output that is **all zeros** (the kernel
+  never stored, or stored somewhere else), wrong elements only at the **end**
+  of a dimension (a grid or mask that stops short), an output **shifted by
+  one**, the **sign** flipped, an output equal to an **input**.
+
+With ``grad=True`` it also runs backward on both sides with the same random
+upstream gradient ``dL/d(out)`` and diagnoses every input's gradient the same
+way -- for exercises written as a :class:`minigrad.Function` (or a
+``torch.autograd.Function``) with a backward kernel.
+
+What a "function" may be (``api``)
+----------------------------------
+``"torch"``     takes and returns torch tensors -- a Triton launcher.
+``"minigrad"``  takes and returns :class:`minigrad.Tensor` -- e.g. ``MyFunction.apply``.
+``"numpy"``     takes and returns NumPy arrays (no gradients).
+``"auto"``      ``"minigrad"`` for a Function subclass or its ``apply``, else ``"torch"``.
+
+The reference is always a torch function.  It runs in **float64** on exactly the
+values your function gets (they are drawn once and rounded to ``dtype``), so
+the expected values are as accurate as they can be.
+
+When is an element right?  ``|got - expected| <= atol * scale + rtol * |expected|``
+with ``scale = max(1, max |expected|)``: ``atol`` is relative to the size of the
+output as a whole (a sum of many products is judged against its magnitude).
+
+=========  ======  ======  ==============================================================
+dtype      rtol    atol    why
+=========  ======  ======  ==============================================================
+float16    1e-2    1e-3    eps is 1e-3; one or two roundings
+float32    2e-4    2e-5    eps is 1.2e-7; sums of ~1000 terms in another order than BLAS
+float64    1e-9    1e-10   same math in another summation order
+=========  ======  ======  ==============================================================
+
+Reading past the end
+--------------------
+Every input is placed at the start of a larger buffer whose tail is NaN.  A
+``tl.load`` without a mask that reads past the end of an input therefore reads
+NaN (not whatever happened to lie in memory), and if that value reaches the
+output the checker says so.  (Stores past the end of *your* output cannot be
+caught this way; under the interpreter they may corrupt memory and crash
+Python, which is why every ``tl.store`` needs its mask.)
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+__all__ = ["DEFAULT_SHAPES", "TOLERANCES", "KernelCheckError", "check_kernel", "diagnose"]
+
+#: Shapes tried when none are given: a single element, sizes that are not
+#: multiples of any power-of-2 block (7, 1000, 1025: the last block is partial,
+#: so the mask matters), an exact multiple (128), and two 2-D shapes.
+DEFAULT_SHAPES: list[tuple[int, ...]] = [(1,), (7,), (128,), (1000,), (1025,), (3, 5), (33, 65)]
+
+#: (rtol, atol) per dtype; see the module docstring.
+TOLERANCES: dict[np.dtype, tuple[float, float]] = {
+    np.dtype(np.float16): (1e-2, 1e-3),
+    np.dtype(np.float32): (2e-4, 2e-5),
+    np.dtype(np.float64): (1e-9, 1e-10),
+}
+
+# Elements of NaN placed after every input (see "Reading past the end").
+_GUARD = 4096
+_MAX_LISTED = 5  # wrong elements listed besides the worst one
+
+
+class KernelCheckError(AssertionError):
+    """Raised by ``check_kernel(..., raise_on_failure=True)``; the message is the diagnosis."""
+
+
+# --------------------------------------------------------------------------- the checker
+
+
+def check_kernel(
+    fn: Callable[..., Any],
+    reference: Callable[..., Any],
+    shapes: Sequence | None = None,
+    *,
+    inputs: Sequence | Callable[[np.random.Generator], Sequence] | None = None,
+    dtype: Any = "float32",
+    grad: bool = False,
+    n_trials: int = 1,
+    seed: int = 0,
+    low: float | None = None,
+    high: float | None = None,
+    contiguous: bool = True,
+    atol: float | None = None,
+    rtol: float | None = None,
+    api: str = "auto",
+    device: str | None = None,
+    name: str | None = None,
+    raise_on_failure: bool = False,
+    verbose: bool = True,
+    file: TextIO | None = None,
+) -> bool:
+    """Compare ``fn`` with the PyTorch function ``reference`` on random inputs; print what is wrong.
+
+    Parameters
+    ----------
+    fn : your function (see ``api`` for what it takes and returns).
+    reference : a torch function computing the right answer, e.g. ``torch.relu`` or
+        ``lambda x, b: torch.relu(x + b)``.  Its parameter names label the inputs in the report.
+    shapes : one entry per case.  For a one-input function an entry is a shape, ``(33, 65)``;
+        for several inputs it is a tuple of shapes, ``((33, 65), (65,))``.
+        Default: :data:`DEFAULT_SHAPES` (one-input functions only).
+    inputs : instead of ``shapes``, the inputs themselves: a list of cases (each a sequence of
+        arrays), or a function ``rng -> sequence of arrays`` called ``n_trials`` times.  Integer
+        arrays (class labels, indices) are passed unchanged and get no gradient.
+    dtype : the floating dtype of the random inputs (``"float32"``, ``torch.float64``, ...).
+    grad : also compare the gradient of every floating input, for the same random upstream
+        gradient.  ``fn`` must then be differentiable (a minigrad or torch autograd Function).
+    n_trials : random draws per shape (each with new values).
+    seed : seed of the random values; the same seed gives the same cases.
+    low, high : draw uniformly from [low, high) instead of from a standard normal (e.g.
+        ``low=0.1, high=5`` for a log or a square root).
+    contiguous : False passes every input of 2 or more dimensions as a transposed *view* (its
+        last two strides swapped), to test that a kernel honours strides.
+    atol, rtol : tolerances; default from :data:`TOLERANCES` for ``dtype``.
+    api : ``"auto"``, ``"torch"``, ``"minigrad"`` or ``"numpy"`` (see the module docstring).
+    device : where the inputs live: default ``"cuda"`` when torch sees a GPU and Triton's
+        interpreter is off, else ``"cpu"``.
+    name : what the report calls ``fn`` (default: its ``__name__``).
+    raise_on_failure : raise :class:`KernelCheckError` with the diagnosis instead of returning False.
+    verbose : print one line per passing case (the diagnosis of a failure is always printed).
+    file : where to print (default ``sys.stdout``).
+
+    Returns True when every case passes.  It stops at the first failing case, prints its
+    diagnosis, and returns False.
+    """
+    import torch
+
+    out_file = file if file is not None else sys.stdout
+    dt = _as_dtype(dtype)
+    if dt not in TOLERANCES:
+        raise TypeError(f"check_kernel: dtype must be one of {[str(d) for d in TOLERANCES]}, got {dt}")
+    default_rtol, default_atol = TOLERANCES[dt]
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    fn, api = _resolve_api(fn, api)
+    if api == "numpy" and grad:
+        raise ValueError("check_kernel: grad=True needs a differentiable function (api 'torch' or 'minigrad')")
+    if api == "minigrad" and dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"check_kernel: minigrad tensors are float32 or float64, not {dt}")
+    device = "cpu" if api == "numpy" else device or _default_device(torch)
+    if n_trials < 1:
+        raise ValueError(f"check_kernel: n_trials must be at least 1, got {n_trials}")
+    owner = getattr(fn, "__self__", None)  # MyFunction.apply is bound to the class MyFunction
+    label = name or (owner.__name__ if isinstance(owner, type) else None) or _name_of(fn)
+    cases = _make_cases(shapes, inputs, n_trials, seed, dt, low, high)
+    arg_names = _argument_names(reference)
+    rng = np.random.default_rng(seed + 1)  # upstream gradients
+
+    def say(line: str) -> None:
+        print(line, file=out_file)
+
+    extra = ", with gradients" if grad else ""
+    if verbose:
+        say(f"check_kernel({label}): {_plural(len(cases), 'case')}, {dt}{extra}, compared with {_name_of(reference)}")
+    for number, arrays in enumerate(cases, 1):
+        names = _names_for(arg_names, len(arrays))
+        case = ", ".join(f"{n}{tuple(a.shape)}" for n, a in zip(names, arrays))
+        problems = _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, rtol, atol, rng, torch)
+        if problems is None:
+            if verbose:
+                say(f"  ok    case {number}: {case}")
+            continue
+        lines = [f"check_kernel({label}): FAILED on case {number} of {len(cases)}: {case} ({dt}{extra})"]
+        lines += ["  " + p for p in problems]
+        if number < len(cases):
+            lines.append(f"  ({_plural(len(cases) - number, 'later case')} not run; fix this one first)")
+        message = "\n".join(lines)
+        say(message)
+        if raise_on_failure:
+            raise KernelCheckError(message)
+        return False
+    if verbose:
+        say(f"check_kernel({label}): {'the case' if len(cases) == 1 else f'all {len(cases)} cases'} passed")
+    return True
+
+
+def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, rtol, atol, rng, torch):
+    """Run one case on both sides; return None if it passes, else the lines of the diagnosis."""
+    # The reference: float64 leaves holding exactly the values fn gets.
+    ref_inputs = []
+    for a in arrays:
+        t = torch.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a)
+        if a.dtype.kind == "f" and grad:
+            t.requires_grad_(True)
+        ref_inputs.append(t)
+    try:
+        expected = reference(*ref_inputs)
+    except Exception as exc:  # the checker was called wrongly: say so, and stop
+        shapes = ", ".join(str(tuple(a.shape)) for a in arrays)
+        raise TypeError(
+            f"check_kernel: the reference raised {type(exc).__name__}: {exc} on inputs of shapes {shapes}; "
+            "for a function of several inputs pass shapes=[((3, 4), (4,)), ...] (one tuple of shapes per case)"
+        ) from exc
+
+    mine = [_make_input(a, api, dt, grad, device, contiguous, torch) for a in arrays]
+    try:
+        got = fn(*mine)
+    except Exception as exc:  # the learner's bug: report it instead of a bare traceback
+        return _describe_exception(exc, "your function")
+
+    if got is None:
+        return ["your function returned None: did the launcher forget to `return` the output tensor?"]
+    expected_outs = list(expected) if isinstance(expected, (tuple, list)) else [expected]
+    got_outs = list(got) if isinstance(got, (tuple, list)) else [got]
+    if len(got_outs) != len(expected_outs):
+        return [f"your function returned {len(got_outs)} outputs, the reference {len(expected_outs)}"]
+    input_values = [a for a in arrays if a.dtype.kind == "f"]
+    for k, (g, e) in enumerate(zip(got_outs, expected_outs)):
+        what = "output" if len(got_outs) == 1 else f"output {k}"
+        e_np = e.detach().cpu().numpy()
+        e_dtype = dt if e_np.dtype.kind == "f" else e_np.dtype
+        g_np, problem = _as_numpy(g, what)
+        if problem:
+            return [problem]
+        lines = diagnose(g_np, e_np, e_dtype, rtol=rtol, atol=atol, what=what, inputs=input_values)
+        if g_np.dtype.kind == "f" and e_np.dtype.kind == "f" and device == "cuda":
+            g_device = _device_of(g)
+            if g_device != "cuda":
+                lines = (lines or []) + [f"{what} is on {g_device}, the inputs on cuda"]
+        if lines:
+            return lines
+    if not grad:
+        return None
+
+    # ---- gradients: the same upstream dL/d(out) into both graphs
+    if len(expected_outs) != 1:
+        return ["grad=True needs a function with a single output"]
+    upstream = rng.standard_normal(np.shape(expected_outs[0].detach().numpy())).astype(dt)
+    expected.backward(torch.tensor(upstream.astype(np.float64)))
+    problem = _backward(got, upstream, api, device, torch)
+    if problem:
+        return problem
+    for i, (a, m, r) in enumerate(zip(arrays, mine, ref_inputs)):
+        if a.dtype.kind != "f":
+            continue
+        what = f"gradient of {names[i]}"
+        if m.grad is None:
+            return [
+                f"{names[i]} received no gradient: backward must return one gradient per input of "
+                f"forward, in order (it returned None for input {i})"
+            ]
+        g_np, problem = _as_numpy(m.grad, what)
+        if problem:
+            return [problem]
+        lines = diagnose(g_np, r.grad.numpy(), dt, rtol=rtol, atol=atol, what=what, inputs=[upstream, *input_values])
+        if lines:
+            return lines + [f"(the forward output was right; {what} is not: look at backward)"]
+    return None
+
+
+def _backward(got, upstream, api, device, torch) -> list[str] | None:
+    """Run backward from ``got`` with ``upstream``; a list of problem lines, or None."""
+    if api == "minigrad":
+        import minigrad
+
+        if not isinstance(got, minigrad.Tensor) or not got.requires_grad:
+            return [
+                "the output is not connected to the inputs on minigrad's tape (requires_grad is False): "
+                "apply a minigrad.Function (MyFunction.apply(x)) instead of calling kernels directly"
+            ]
+        gradient = minigrad.Tensor._wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
+    else:
+        if not isinstance(got, torch.Tensor) or got.grad_fn is None:
+            return [
+                "the output has no grad_fn: torch cannot differentiate through a Triton launch; wrap the "
+                "launchers in a torch.autograd.Function (or write a minigrad.Function and pass api='minigrad')"
+            ]
+        gradient = torch.from_numpy(upstream).to(got.device)
+    try:
+        got.backward(gradient)
+    except Exception as exc:
+        return _describe_exception(exc, "backward")
+    return None
+
+
+# --------------------------------------------------------------------------- the diagnosis
+
+
+def diagnose(
+    got: np.ndarray,
+    expected: np.ndarray,
+    dtype: Any,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    what: str = "output",
+    inputs: Sequence[np.ndarray] = (),
+) -> list[str] | None:
+    """Compare two arrays; None when they agree, else the lines of a diagnosis.
+
+    ``dtype`` is the dtype ``got`` should have (its tolerances are used unless
+    ``rtol``/``atol`` are given); ``inputs`` are the arrays the function was given
+    (to recognise an output that is just a copy of an input).
+    """
+    dt = _as_dtype(dtype)
+    d_rtol, d_atol = TOLERANCES.get(dt, (0.0, 0.0))  # integer outputs must match exactly
+    rtol = d_rtol if rtol is None else rtol
+    atol = d_atol if atol is None else atol
+    got, expected = np.asarray(got), np.asarray(expected)
+
+    if got.shape != expected.shape:
+        lines = [f"{what} has shape {got.shape}, expected {expected.shape}"]
+        if got.size == expected.size:
+            lines.append("hint: the same number of elements -- a missing .reshape/.view back to the input's shape?")
+        if got.ndim == expected.ndim >= 2 and got.shape == expected.shape[:-2] + expected.shape[-2:][::-1]:
+            lines.append("hint: that is the transposed shape -- are the row and column strides (or sizes) swapped?")
+        return lines
+    problems = []
+    if got.dtype != dt:
+        problems.append(
+            f"{what} has dtype {got.dtype}, expected {dt} (allocate the output like the input: "
+            "torch.empty_like(x), or pass dtype=x.dtype)"
+        )
+    if got.size == 0:
+        return problems or None
+
+    g = got.astype(np.float64)
+    e = expected.astype(np.float64)
+    g_finite, e_finite = np.isfinite(g), np.isfinite(e)
+    bad_nonfinite = g_finite != e_finite
+    bad_nonfinite |= ~g_finite & ~e_finite & ~((g == e) | (np.isnan(g) & np.isnan(e)))
+    if bad_nonfinite.any():
+        idx = [_index(i, got.shape) for i in np.flatnonzero(bad_nonfinite)[:_MAX_LISTED]]
+        count = int(bad_nonfinite.sum())
+        nan_count = int((np.isnan(g) & ~np.isnan(e)).sum())
+        first = int(np.flatnonzero(bad_nonfinite)[0])
+        problems.append(
+            f"{what} has {count} non-finite values where the reference differs ({nan_count} NaN); "
+            f"first at {', '.join(map(str, idx))}: got {_fmt(g.flat[first])}, expected {_fmt(e.flat[first])}"
+        )
+        problems.append(
+            "hint: NaN usually means a value was read that was never written: an unmasked tl.load past the end "
+            "of an input (the checker puts NaN there), output memory from torch.empty that the kernel never "
+            "stored to, or a 0/0, log(0), exp overflow (subtract the max before exp)"
+        )
+
+    both = g_finite & e_finite
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where both are inf: masked out by `both`
+        err = np.where(both, np.abs(g - e), 0.0)
+    scale = max(1.0, float(np.abs(e[e_finite]).max())) if e_finite.any() else 1.0
+    bound = atol * scale + rtol * np.abs(np.where(e_finite, e, 0.0))
+    bad_value = both & (err > bound)
+    bad = bad_value | bad_nonfinite
+    if not bad.any():
+        return problems or None
+
+    n_bad, n = int(bad.sum()), bad.size
+    problems.append(f"{what}: {n_bad} of {n} elements ({100 * n_bad / n:.3g}%) are wrong")
+    if bad_value.any():
+        worst = int(np.argmax(np.where(bad_value, err - bound, -np.inf)))
+        problems.append(
+            f"worst element at index {_index(worst, got.shape)}: got {_fmt(g.flat[worst])}, "
+            f"expected {_fmt(e.flat[worst])} (|diff| {err.flat[worst]:.3g} > allowed {bound.flat[worst]:.3g})"
+        )
+    listed = [i for i in np.flatnonzero(bad)[:_MAX_LISTED]]
+    problems.append(
+        "first wrong elements: "
+        + "; ".join(f"{_index(i, got.shape)} got {_fmt(g.flat[i])} expected {_fmt(e.flat[i])}" for i in listed)
+    )
+    problems += _hints(g, e, bad, bad_value, err, inputs, got.shape)
+    return problems
+
+
+def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
+    """Recognise the classic mistakes from the pattern of the wrong elements."""
+    hints = []
+    finite_g = np.isfinite(g)
+    if finite_g.all() and not g.any() and e.any():
+        hints.append(
+            "hint: your output is ALL ZEROS. The kernel probably never stored into the tensor you returned: "
+            "a grid of 0 programs (n // BLOCK for n < BLOCK; use triton.cdiv), a store mask that is always "
+            "False, storing into an input instead of the output, or returning a different tensor than the one "
+            "the kernel wrote (a .contiguous()/.numpy()/.to() copy made before the launch)"
+        )
+        return hints
+    flat = np.flatnonzero(bad)
+    if 0 < flat.size < bad.size and bad.ndim >= 1:
+        for dim in range(bad.ndim):
+            coords = np.unravel_index(flat, shape)[dim]
+            start = int(coords.min())
+            if start == 0:
+                continue
+            # Every wrong element sits at index >= start along `dim`, everything before is right.  Is the
+            # region from `start` on "not computed"?  Either it holds one value throughout (e.g. the zeros of
+            # torch.zeros_like, never overwritten) or most of it is wrong.  (Some elements of a region that
+            # was never written can look right: ReLU's expected zeros inside a zero-filled output.)
+            tail_bad = np.take(bad, np.arange(start, shape[dim]), axis=dim)
+            tail_got = np.take(g, np.arange(start, shape[dim]), axis=dim)
+            constant = bool(np.all(tail_got == tail_got.flat[0]))
+            if constant or tail_bad.mean() >= 0.5:
+                count = shape[dim] - start
+                if bad.ndim == 1:
+                    where = "element" if count == 1 else "elements"
+                else:
+                    where = f"{'index' if count == 1 else 'indices'} along dimension {dim}"
+                span = f"index {start}" if count == 1 else f"indices {start} to {shape[dim] - 1}"
+                held = (
+                    f"; that region holds {_fmt(tail_got.flat[0])} throughout, as if never written" if constant else ""
+                )
+                hints.append(
+                    f"hint: every wrong element is in the last {count} {where} ({span}), everything before is "
+                    f"right{held}. Something stops short: the grid (launch triton.cdiv(n, BLOCK) programs), the "
+                    "mask (offs < n, not offs < n - 1), or the offsets (pid * BLOCK + tl.arange(0, BLOCK))"
+                )
+                break
+    gf, ef = g.reshape(-1), e.reshape(-1)
+    if ef.size > 2:
+        tol = np.maximum(1e-6, 1e-3 * np.abs(ef))
+        for shift, words in ((1, "one element later"), (-1, "one element earlier")):
+            a = gf[shift:] if shift > 0 else gf[:shift]
+            b = ef[:-shift] if shift > 0 else ef[-shift:]
+            if np.all(np.abs(a - b) <= tol[: a.size]) and not np.all(np.abs(gf - ef) <= tol):
+                hints.append(
+                    f"hint: your output is the right output shifted by one: each value lands {words} -- "
+                    "check the offsets (an extra +1 or -1)"
+                )
+                break
+    if np.all(np.isfinite(g)) and np.allclose(g, -e, rtol=1e-3, atol=1e-6) and e.any():
+        hints.append("hint: your output is minus the right one: a sign is flipped")
+    for i, x in enumerate(inputs):
+        if np.shape(x) == g.shape and np.array_equal(np.asarray(x, dtype=np.float64), g):
+            hints.append(
+                f"hint: your output is exactly input {i}, unchanged: did the kernel store what it loaded, "
+                "or did you return an input instead of the output?"
+            )
+            break
+    if bad_value.any() and not hints:
+        rel = float(np.max(err[bad_value] / np.maximum(np.abs(e[bad_value]), 1e-30)))
+        if rel < 1e-2:
+            hints.append(
+                f"hint: the errors are small (largest relative error {rel:.2g}): a precision problem rather than "
+                "a logic bug? (a float16 intermediate, an accumulator in the input's dtype, or TF32 in tl.dot on a "
+                "GPU: pass input_precision='ieee')"
+            )
+    return hints
+
+
+def _describe_exception(exc: BaseException, who: str) -> list[str]:
+    """The exception, where in *your* code it happened, and a hint for the known ones."""
+    lines = [f"{who} raised {type(exc).__name__}: {exc}"]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename != __file__ and "site-packages" not in f.filename and "dist-packages" not in f.filename
+    ]
+    if frames:
+        f = frames[-1]
+        lines.append(f"  at {f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}")
+    text = f"{type(exc).__name__}: {exc}"
+    known = [
+        (
+            ("object has no attribute 'type'", "data_ptr"),
+            "hint: Triton kernels take torch tensors; wrap a NumPy array with torch.from_numpy(a) (zero-copy)",
+        ),
+        (
+            ("active drivers",),
+            "hint: there is no GPU and Triton's interpreter is off: set os.environ['TRITON_INTERPRET'] = '1' "
+            "before the first `import triton`",
+        ),
+        (
+            ("power of 2",),
+            "hint: tl.arange needs a power-of-2 length; use BLOCK = triton.next_power_of_2(n) and mask the rest",
+        ),
+        (("NotImplementedError",), "hint: this part is not written yet (it raises NotImplementedError)"),
+    ]
+    for needles, hint in known:
+        if any(n in text for n in needles):
+            lines.append(hint)
+    return lines
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _make_cases(shapes, inputs, n_trials, seed, dt, low, high) -> list[list[np.ndarray]]:
+    """The list of cases: each a list of NumPy arrays (floats already rounded to ``dt``)."""
+    rng = np.random.default_rng(seed)
+    if inputs is not None and shapes is not None:
+        raise ValueError("check_kernel: give shapes or inputs, not both")
+    if inputs is not None:
+        if callable(inputs):
+            raw_cases = [inputs(rng) for _ in range(n_trials)]
+        else:
+            raw_cases = list(inputs)
+        cases = []
+        for raw in raw_cases:
+            raw = [raw] if _is_array(raw) else list(raw)
+            cases.append([_as_case_array(a, dt) for a in raw])
+        if not cases:
+            raise ValueError("check_kernel: inputs is empty")
+        return cases
+    shapes = DEFAULT_SHAPES if shapes is None else list(shapes)
+    if not shapes:
+        raise ValueError("check_kernel: shapes is empty")
+    cases = []
+    for entry in shapes:
+        case_shapes = _case_shapes(entry)
+        for _ in range(n_trials):
+            if low is None and high is None:
+                arrays = [rng.standard_normal(s) for s in case_shapes]
+            else:
+                lo, hi = (-1.0 if low is None else low), (1.0 if high is None else high)
+                arrays = [rng.uniform(lo, hi, size=s) for s in case_shapes]
+            cases.append([np.asarray(a, dtype=dt) for a in arrays])
+    return cases
+
+
+def _case_shapes(entry) -> list[tuple[int, ...]]:
+    """``(3, 4)`` -> one input of that shape; ``((3, 4), (4,))`` -> two inputs; ``()`` -> a scalar."""
+    entry = tuple(entry) if not isinstance(entry, int) else (entry,)
+    if all(isinstance(n, (int, np.integer)) for n in entry):
+        return [tuple(int(n) for n in entry)]
+    if all(isinstance(s, (tuple, list)) for s in entry):
+        return [tuple(int(n) for n in s) for s in entry]
+    raise ValueError(f"check_kernel: a shapes entry is a shape (3, 4) or a tuple of shapes ((3, 4), (4,)), got {entry}")
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, np.ndarray) or type(x).__name__ == "Tensor"
+
+
+def _as_case_array(a, dt) -> np.ndarray:
+    if hasattr(a, "detach"):  # a torch tensor
+        a = a.detach().cpu().numpy()
+    elif hasattr(a, "numpy") and not isinstance(a, np.ndarray):  # a minigrad Tensor
+        a = a.numpy()
+    a = np.asarray(a)
+    return a.astype(dt) if a.dtype.kind == "f" else a.copy()
+
+
+def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous: bool, torch):
+    """``a`` as the kind of array ``fn`` takes, inside a NaN-guarded buffer (see the module docstring)."""
+    is_float = a.dtype.kind == "f"
+    transposed = not contiguous and a.ndim >= 2
+    # Lay the values out in memory: row-major, or with the last two dimensions swapped.
+    stored = np.swapaxes(a, -1, -2) if transposed else a
+    if api in ("numpy", "minigrad") and device == "cpu":
+        buf = np.full(a.size + _GUARD, np.nan, dtype=a.dtype) if is_float else np.zeros(a.size + _GUARD, a.dtype)
+        view = buf[: a.size].reshape(stored.shape)
+        view[...] = stored
+        if transposed:
+            view = np.swapaxes(view, -1, -2)
+        if api == "numpy":
+            return view
+        import minigrad
+
+        t = minigrad.Tensor._wrap(view)
+        t.requires_grad = grad and is_float
+        return t
+    tdtype = getattr(torch, str(a.dtype))
+    buf = torch.full((a.size + _GUARD,), float("nan") if is_float else 0, dtype=tdtype, device=device)
+    view = buf[: a.size].view(stored.shape)
+    view.copy_(torch.from_numpy(np.ascontiguousarray(stored)))
+    if transposed:
+        view = view.transpose(-1, -2)
+    if api == "minigrad":  # CUDA minigrad tensors hold torch tensors
+        import minigrad
+
+        t = minigrad.Tensor._wrap(view)
+        t.requires_grad = grad and is_float
+        return t
+    if grad and is_float:
+        view.requires_grad_(True)
+    return view
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _resolve_api(fn, api: str):
+    from .function import Function
+
+    if api not in ("auto", "torch", "minigrad", "numpy"):
+        raise ValueError(f"check_kernel: api must be 'auto', 'torch', 'minigrad' or 'numpy', got {api!r}")
+    if isinstance(fn, type) and issubclass(fn, Function):
+        return fn.apply, "minigrad" if api == "auto" else api
+    if not callable(fn):
+        raise TypeError(f"check_kernel: fn must be callable, got {type(fn).__name__}")
+    if api == "auto":
+        owner = getattr(fn, "__self__", None)
+        api = "minigrad" if isinstance(owner, type) and issubclass(owner, Function) else "torch"
+    return fn, api
+
+
+def _default_device(torch) -> str:
+    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        return "cuda"
+    return "cpu"
+
+
+def _as_dtype(dtype) -> np.dtype:
+    if isinstance(dtype, np.dtype):
+        return dtype
+    if not isinstance(dtype, (type, str)):  # torch.float32 -> "float32"
+        dtype = str(dtype).removeprefix("torch.")
+    return np.dtype(dtype)
+
+
+def _as_numpy(x, what: str) -> tuple[np.ndarray | None, str | None]:
+    """Any array kind -> a NumPy array; or a message saying what ``x`` is instead."""
+    if x is None:
+        return None, f"{what} is None: did the launcher forget to `return` the output tensor?"
+    if isinstance(x, np.ndarray):
+        return x, None
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch
+        return x.detach().cpu().numpy(), None
+    if hasattr(x, "numpy") and hasattr(x, "_ctx"):  # minigrad
+        return x.numpy(), None
+    if isinstance(x, (np.generic, float, int)):
+        return np.asarray(x), None
+    return None, f"{what} is a {type(x).__name__}, not a tensor or an array"
+
+
+def _device_of(x) -> str:
+    if hasattr(x, "device") and not isinstance(x, np.ndarray):
+        d = x.device
+        return d if isinstance(d, str) else d.type
+    return "cpu"
+
+
+def _argument_names(reference) -> list[str] | None:
+    try:
+        params = inspect.signature(reference).parameters.values()
+    except (TypeError, ValueError):  # builtins such as torch.relu have no Python signature
+        return None
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return names or None
+
+
+def _names_for(names: list[str] | None, n: int) -> list[str]:
+    if names is not None and len(names) >= n:
+        return names[:n]
+    return ["x"] if n == 1 else [f"input {i}" for i in range(n)]
+
+
+def _name_of(fn) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None) or ""
+    if module.startswith("torch") and "<lambda>" not in name:
+        return f"torch.{getattr(fn, '__name__', name)}"
+    return name
+
+
+def _index(flat_index: int, shape) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(flat_index), shape)) if shape else ()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}"
