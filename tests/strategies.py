@@ -70,3 +70,166 @@ def arrays(draw, shape, dtype=np.float64, low: float = -3.0, high: float = 3.0, 
 
 def positive_arrays(shape, dtype=np.float64):
     return arrays(shape, dtype, low=0.1, high=3.0)
+
+
+# ---------------------------------------------------------------------------- matmul
+MATMUL_CASES = ("1-D @ 1-D", "1-D @ N-D", "N-D @ 1-D", "2-D @ 2-D", "batched")
+
+
+@st.composite
+def matmul_batch_shapes(draw, max_batch_dims: int = 2, max_batch_side: int = 3):
+    """Batch dims of two matmul operands that broadcast, e.g. ((2, 1), (3,)) or ((), (2, 3)).
+
+    Draws the broadcast batch shape (sides >= 2, so broadcasting is real), then for each operand
+    replaces some dims by 1 and drops some leading dims.
+    """
+    batch = draw(st.lists(st.integers(2, max_batch_side), min_size=1, max_size=max_batch_dims))
+    out = []
+    for _ in range(2):
+        dims = [draw(st.sampled_from([n, 1])) for n in batch]
+        out.append(tuple(dims[draw(st.integers(0, len(dims))) :]))
+    return tuple(out)
+
+
+@st.composite
+def matmul_shapes(draw, case: str | None = None, max_side: int = 40, max_batched_side: int = 12, **batch_kwargs):
+    """Two shapes ``torch.matmul`` accepts, from each of its rules (M, K, N as in minigrad.ops.matmul):
+
+    * ``1-D @ 1-D``: (K,) @ (K,) -> ()
+    * ``1-D @ N-D``: (K,) @ (..., K, N) -> (..., N)          (``...`` may be empty: 1-D @ 2-D)
+    * ``N-D @ 1-D``: (..., M, K) @ (K,) -> (..., M)
+    * ``2-D @ 2-D``: (M, K) @ (K, N)
+    * ``batched``:   (..., M, K) @ (..., K, N), batch dims broadcast (:func:`matmul_batch_shapes`),
+      e.g. (2, 1, M, K) @ (3, K, N) or (M, K) @ (2, K, N)
+
+    M, K, N go up to ``max_side`` without batch dims and ``max_batched_side`` with them, so that the
+    Triton interpreter (one Python run per tile and K-step) stays fast; most sizes are not multiples
+    of any block size.  ``case`` picks one rule (drawn when None).
+    """
+    case = case or draw(st.sampled_from(MATMUL_CASES))
+    batch_a, batch_b = draw(matmul_batch_shapes(**batch_kwargs)) if case != "2-D @ 2-D" else ((), ())
+    batch_a = () if case in ("1-D @ N-D", "1-D @ 1-D") else batch_a
+    batch_b = () if case in ("N-D @ 1-D", "1-D @ 1-D") else batch_b
+    side = st.integers(1, max_batched_side if batch_a + batch_b else max_side)
+    m, k, n = draw(side), draw(side), draw(side)
+    if case == "1-D @ 1-D":
+        return (k,), (k,)
+    if case == "1-D @ N-D":
+        return (k,), batch_b + (k, n)
+    if case == "N-D @ 1-D":
+        return batch_a + (m, k), (k,)
+    return batch_a + (m, k), batch_b + (k, n)
+
+
+# ---------------------------------------------------------------------------- max_pool2d
+def _pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size (written out again here, independently of minigrad's)."""
+    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_only_padding(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> bool:
+    """True when some window holds no input element (only padding): minigrad refuses those (PyTorch's
+    backward writes out of bounds there)."""
+    out = _pool_output_size(size, k, s, p, d, ceil_mode)
+    return any(not any(0 <= o * s - p + kk * d < size for kk in range(k)) for o in range(out))
+
+
+@st.composite
+def _pool_dim(draw, max_kernel: int, max_extra: int, ceil_mode: bool):
+    """One spatial dimension of a valid pooling: (size, kernel, stride, padding, dilation).
+
+    stride goes past the kernel (gaps between windows) and below it (overlapping windows); padding is
+    at most kernel // 2 (PyTorch's rule); the size is at least the dilated kernel minus both paddings.
+    """
+    k = draw(st.integers(1, max_kernel))
+    s = draw(st.integers(1, max_kernel + 1))
+    d = draw(st.sampled_from([1, 1, 2, 3]))
+    p = draw(st.integers(0, k // 2))
+    size = max(1, d * (k - 1) + 1 - 2 * p) + draw(st.integers(0, max_extra))
+    return size, k, s, p, d
+
+
+def _maybe_pair(draw, h: int, w: int):
+    """PyTorch accepts an int when both dims agree, or a (h, w) pair: draw either spelling."""
+    return h if h == w and draw(st.booleans()) else (h, w)
+
+
+@st.composite
+def max_pool2d_cases(draw, max_batch: int = 2, max_channels: int = 3, max_kernel: int = 3, max_extra: int = 5):
+    """An input shape and keyword arguments for ``max_pool2d`` that PyTorch accepts.
+
+    Returns ``(shape, kwargs)``: shape (N, C, H, W) or unbatched (C, H, W); kwargs has kernel_size and,
+    drawn independently, stride (sometimes left to its default, the kernel size), padding, dilation and
+    ceil_mode, each an int or a (height, width) pair.  Sizes stay small for the Triton interpreter:
+    at most 2 x 3 x 12 x 12 inputs with the defaults.
+    """
+    ceil_mode = draw(st.booleans())
+    dim = _pool_dim(max_kernel, max_extra, ceil_mode).filter(lambda t: not _pool_only_padding(*t, ceil_mode))
+    (H, kh, sh, ph, dh), (W, kw, sw, pw, dw) = draw(dim), draw(dim)
+    kwargs = {"kernel_size": _maybe_pair(draw, kh, kw)}
+    if not (sh == kh and sw == kw and draw(st.booleans())):
+        kwargs["stride"] = _maybe_pair(draw, sh, sw)
+    if ph or pw or draw(st.booleans()):
+        kwargs["padding"] = _maybe_pair(draw, ph, pw)
+    if dh > 1 or dw > 1 or draw(st.booleans()):
+        kwargs["dilation"] = _maybe_pair(draw, dh, dw)
+    kwargs["ceil_mode"] = ceil_mode
+    channels = draw(st.integers(1, max_channels))
+    batched = draw(st.integers(0, 3)) > 0  # mostly 4-D, sometimes PyTorch's unbatched (C, H, W)
+    shape = ((draw(st.integers(1, max_batch)),) if batched else ()) + (channels, H, W)
+    return shape, kwargs
+
+
+# ---------------------------------------------------------------------------- conv2d
+def _conv_pair(draw, h: int, w: int):
+    """An int when both dims agree (sometimes), else an (h, w) pair -- both spellings PyTorch takes."""
+    return h if h == w and draw(st.booleans()) else (h, w)
+
+
+@st.composite
+def conv2d_cases(
+    draw, max_batch: int = 2, max_channels: int = 4, max_side: int = 8, max_kernel: int = 3, max_groups: int = 3
+):
+    """Shapes and keyword arguments of a ``conv2d`` call that PyTorch accepts.
+
+    Returns ``(x_shape, w_shape, has_bias, kwargs)``: x (N, C, H, W) or unbatched (C, H, W), weight
+    (O, C/groups, KH, KW), and kwargs with stride, padding, dilation, groups -- each drawn
+    independently per dimension (non-square kernels, strides, dilations), as ints or pairs; padding
+    is also drawn as ``"same"`` (stride 1 only) and ``"valid"``.  C and O are multiples of groups,
+    at most ``max_channels`` each; H and W are at least the dilated kernel minus the padding and at
+    most ``max_side`` (or just above when the kernel needs it).  The defaults keep every
+    case small enough for the Triton interpreter.
+    """
+    groups = draw(st.integers(1, max_groups))
+    cg = draw(st.integers(1, max(1, max_channels // groups)))
+    og = draw(st.integers(1, max(1, max_channels // groups)))
+    kh, kw = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
+    dh, dw = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kind = draw(st.sampled_from(["int", "pair", "pair", "same", "valid"]))
+    if kind == "same" and (sh, sw) != (1, 1):
+        kind = "pair"
+    if kind == "same":
+        padding = "same"
+        pad_h, pad_w = dh * (kh - 1), dw * (kw - 1)  # total padding (split top/bottom by PyTorch)
+    elif kind == "valid":
+        padding, pad_h, pad_w = "valid", 0, 0
+    else:
+        ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        if kind == "int":
+            pw = ph
+        padding = ph if kind == "int" else (ph, pw)
+        pad_h, pad_w = 2 * ph, 2 * pw
+    min_h = max(1, dh * (kh - 1) + 1 - pad_h)
+    min_w = max(1, dw * (kw - 1) + 1 - pad_w)
+    H = draw(st.integers(min_h, max(min_h, max_side)))
+    W = draw(st.integers(min_w, max(min_w, max_side)))
+    kwargs = {"stride": _conv_pair(draw, sh, sw), "padding": padding, "dilation": _conv_pair(draw, dh, dw)}
+    if groups > 1 or draw(st.booleans()):
+        kwargs["groups"] = groups
+    batched = draw(st.integers(0, 4)) > 0  # mostly 4-D, sometimes unbatched (C, H, W)
+    x_shape = ((draw(st.integers(1, max_batch)),) if batched else ()) + (cg * groups, H, W)
+    return x_shape, (og * groups, cg, kh, kw), draw(st.booleans()), kwargs

@@ -51,6 +51,15 @@ def check_matmul_shapes(a_shape: tuple[int, ...], b_shape: tuple[int, ...], op: 
         ) from None
 
 
+def check_matmul_dtypes(a, b, op: str = "matmul") -> None:
+    """Raise a TypeError naming both dtypes and shapes unless ``a`` and ``b`` share a dtype (as torch)."""
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"{op}: both arguments need the same dtype, got {a.dtype} and {b.dtype} "
+            f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to(dtype)"
+        )
+
+
 def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
     import numpy as np
 
@@ -70,6 +79,10 @@ def matmul_backward_numpy(g, a, b, need_a: bool, need_b: bool):
         g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if b.ndim > 1 else g.reshape(1, 1)
     if b.ndim == 1:
         g = g.reshape(g.shape + (1,)) if a.ndim > 1 else g
+    if b2.ndim == 2 and a2.ndim > 2:
+        # x (..., M, K) @ w (K, N) -- nn.Linear on a batched input: fold the batch into the rows, so
+        # that dw = x^T @ g is one (K, B*M) @ (B*M, N) BLAS call, not B products and a sum.
+        a2, g = a2.reshape(-1, a2.shape[-1]), g.reshape(-1, g.shape[-1])
     da = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape) if need_a else None
     db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape) if need_b else None
     return da, db
@@ -79,6 +92,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         check_matmul_shapes(tuple(a.shape), tuple(b.shape))
+        check_matmul_dtypes(a, b)
         ctx.save_for_backward(a, b)
         if ctx.kernels == "triton":
             from ..backend import load_triton
