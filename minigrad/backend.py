@@ -290,6 +290,12 @@ def namespace(array_or_device) -> NumpyNamespace | TorchNamespace:
     return _torch_ns
 
 
+def is_view_of(a, b) -> bool:
+    """True when array ``a`` is a view into the memory of array ``b`` (NumPy or torch)."""
+    base_a, base_b = (a.base, b.base) if isinstance(a, np.ndarray) else (a._base, getattr(b, "_base", None))
+    return base_a is not None and (base_a is b or base_a is base_b)
+
+
 def to_torch(array):
     """A torch view of a device array: zero-copy for NumPy arrays (shares memory)."""
     if isinstance(array, np.ndarray):

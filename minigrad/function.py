@@ -167,6 +167,8 @@ class Function:
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = Tensor._wrap(cls.forward(ctx, *raw, **kwargs))
 
+        if backend.is_view_of(out.data, tensors[0].data):
+            out._version_counter = tensors[0]._version_counter  # a view: in-place updates are shared
         if is_grad_enabled() and any(ctx.needs_input_grad):
             out.requires_grad = True
             out._ctx = ctx

@@ -15,6 +15,7 @@ applied to the tensor; this file only spells the PyTorch names.
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from typing import Any
 
@@ -91,21 +92,40 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
         if device is not None:
             backend.check_device(device)
-        self.data = _to_array(data, _as_dtype(dtype), device)
+        self._adopt(_to_array(data, _as_dtype(dtype), device))
+        self.requires_grad = requires_grad
+
+    def _adopt(self, array) -> None:
+        """Become a fresh leaf around ``array`` (shared by __init__, _wrap and nn.Parameter)."""
+        if isinstance(array, np.generic):  # NumPy reductions return scalars; keep arrays only
+            array = np.asarray(array)
+        self.data = array
         self._ctx = None
-        self._version = 0
+        # In-place updates counted in a one-element list, so that views can share it (see _version).
+        self._version_counter = [0]
         self._retains_grad = False
         self.grad: Tensor | None = None
-        self.requires_grad = requires_grad
+        self._requires_grad = False
 
     @classmethod
     def _wrap(cls, array) -> Tensor:
         """A Tensor around an array an op produced (no copy, no conversion)."""
         t = cls.__new__(cls)
-        if isinstance(array, np.generic):  # NumPy reductions return scalars; keep arrays only
-            array = np.asarray(array)
-        t.data, t._ctx, t._version, t._retains_grad, t.grad, t._requires_grad = array, None, 0, False, None, False
+        t._adopt(array)
         return t
+
+    @property
+    def _version(self) -> int:
+        """How many in-place updates this tensor's memory has seen.
+
+        A view (``x.T``, ``x[1:]``, ``x.reshape(...)``) shares its base's counter, as it
+        shares its memory: ``w.mul_(2)`` must invalidate what an op saved of ``w.T``.
+        """
+        return self._version_counter[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._version_counter[0] = value
 
     # ------------------------------------------------------------------ properties
     @property
@@ -137,7 +157,7 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.data.shape)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -192,7 +212,9 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the tape (shares memory)."""
-        return Tensor._wrap(self.data)
+        out = Tensor._wrap(self.data)
+        out._version_counter = self._version_counter  # same memory, same in-place history
+        return out
 
     def to(self, device_or_dtype) -> Tensor:
         """``t.to("cuda")``, ``t.to("cpu")`` or ``t.to(minigrad.float64)`` (differentiable)."""
@@ -259,7 +281,7 @@ class Tensor:
         self._retains_grad = True
 
     def zero_(self) -> Tensor:
-        return self._inplace(lambda d: d.__imul__(0))
+        return self.fill_(0.0)  # (not `*= 0`: that would keep nan and inf)
 
     # ------------------------------------------------------------------ in place
     def _inplace(self, update) -> Tensor:
@@ -400,6 +422,18 @@ class Tensor:
 
     def sqrt(self):
         return E.Sqrt.apply(self)
+
+    def softmax(self, dim: int, dtype=None) -> Tensor:
+        """Alias of ``minigrad.nn.functional.softmax(self, dim, dtype=dtype)``."""
+        from .ops.softmax import Softmax
+
+        return Softmax.apply(self if dtype is None else self.to(dtype), dim)
+
+    def log_softmax(self, dim: int, dtype=None) -> Tensor:
+        """Alias of ``minigrad.nn.functional.log_softmax(self, dim, dtype=dtype)``."""
+        from .ops.softmax import LogSoftmax
+
+        return LogSoftmax.apply(self if dtype is None else self.to(dtype), dim)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim: bool = False) -> Tensor:

@@ -233,3 +233,58 @@ def conv2d_cases(
     batched = draw(st.integers(0, 4)) > 0  # mostly 4-D, sometimes unbatched (C, H, W)
     x_shape = ((draw(st.integers(1, max_batch)),) if batched else ()) + (cg * groups, H, W)
     return x_shape, (og * groups, cg, kh, kw), draw(st.booleans()), kwargs
+
+
+# ---------------------------------------------------------------------------- softmax
+@st.composite
+def softmax_cases(draw, max_dims: int = 4, max_side: int = 5, max_rows: int = 24):
+    """``(shape, dim)`` for softmax / log_softmax: 0-d to ``max_dims``-d, ``dim`` anywhere, negatives too.
+
+    The Triton kernels run one program per row (numel / shape[dim]); the sides other than ``dim``
+    are trimmed until there are at most ``max_rows`` rows, to keep the interpreter quick.
+    """
+    shape = list(draw(shapes(0, max_dims, 1, max_side)))
+    n = max(len(shape), 1)
+    dim = draw(st.integers(-n, n - 1))
+    axis = dim % n
+    others = [i for i in range(len(shape)) if i != axis]
+    while others and int(np.prod([shape[i] for i in others])) > max_rows:
+        i = max(others, key=lambda j: shape[j])
+        shape[i] -= 1
+    return tuple(shape), dim
+
+
+@st.composite
+def cross_entropy_cases(draw, max_batch: int = 6, max_classes: int = 7, max_rows: int = 24):
+    """``(input_shape, target, weighted, kwargs)`` for cross_entropy, all drawn.
+
+    * layout: (N, C), unbatched (C,), or (N, C, d1[, d2]) with class dimension 1;
+    * target: integer classes (int64, or int32 which PyTorch refuses and minigrad accepts);
+    * ignore_index: absent (no ignored targets), the default -100 with some (maybe all) targets set
+      to it, or a real class index (so ignored and range-checked values overlap);
+    * reduction, label_smoothing (0 or in [0, 1]), and whether class weights are used.
+    Rows (N * d1 * d2) stay <= ``max_rows`` for the Triton interpreter.
+    """
+    C = draw(st.integers(1, max_classes))
+    layout = draw(st.sampled_from(["NC", "NC", "C", "NCd"]))
+    if layout == "C":
+        shape, tshape = (C,), ()
+    else:
+        N = draw(st.integers(1, max_batch))
+        extra = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)) if layout == "NCd" else []
+        while N * int(np.prod(extra)) > max_rows:
+            N -= 1
+        shape, tshape = (N, C, *extra), (N, *extra)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    target = np.array(rng.integers(0, C, size=tshape), dtype=draw(st.sampled_from([np.int64, np.int32])))
+    kwargs = {}
+    ignore = draw(st.sampled_from(["none", "default", "class"]))
+    if ignore == "default":
+        target[rng.random(tshape) < draw(st.sampled_from([0.3, 1.0]))] = -100
+    elif ignore == "class":
+        kwargs["ignore_index"] = draw(st.integers(0, C - 1))
+    kwargs["reduction"] = draw(st.sampled_from(["none", "mean", "sum"]))
+    smoothing = draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0)))
+    if smoothing:
+        kwargs["label_smoothing"] = smoothing
+    return shape, target, draw(st.booleans()), kwargs

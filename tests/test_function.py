@@ -144,3 +144,23 @@ def test_function_with_mixed_devices_names_both():
     b.data = object.__new__(type("FakeCuda", (), {"shape": (2,)}))  # anything not a NumPy array is "cuda"
     with pytest.raises(RuntimeError, match=r"Add: tensors on different devices \(\(2,\) on cpu, \(2,\) on cuda\)"):
         a + b
+
+
+def test_in_place_change_seen_through_a_view():
+    """MatMul saves the view w.T; updating w in place must still be caught (views share the counter)."""
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    w = mg.tensor([[3.0, 4.0], [5.0, 6.0]])
+    y = (x @ w.T).sum()
+    w.mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+    assert w.detach()._version == w._version == 1
+    z = (x * w[0]).sum()  # a basic-indexing view
+    w.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_zero_clears_nan_and_inf():
+    t = mg.tensor([np.nan, np.inf, 1.0])
+    assert t.zero_().tolist() == [0.0, 0.0, 0.0]

@@ -1,0 +1,354 @@
+"""2-D convolution with PyTorch's semantics: ``conv2d``.
+
+Dimension key::
+
+    N = batch              C = input channels       H, W = input height, width
+    O = output channels    G = groups               Cg = C // G, Og = O // G (channels per group)
+    KH, KW = kernel        SH, SW = stride          DH, DW = dilation
+    PT, PB, PL, PR = padding at the top, bottom, left, right (PT = PB = PH, PL = PR = PW, except for
+                     padding="same" with an even total, where the extra row/column goes bottom/right)
+    OH, OW = output height, width        P = N * OH * OW, the output pixels
+    Kg = Cg * KH * KW, the length of one dot product (the GEMM's reduction dimension)
+
+Shapes: input (N, C, H, W) (or (C, H, W), unbatched), weight (O, Cg, KH, KW), bias (O,),
+output (N, O, OH, OW) with, as in PyTorch::
+
+    OH = (H + PT + PB - DH*(KH-1) - 1) // SH + 1        OW likewise
+
+Forward.  With ``x_pad`` the input with zero padding and ``g(o) = o // Og`` the group of channel o::
+
+    out[n, o, oh, ow] = bias[o] + sum over c < Cg, i < KH, j < KW of
+                        weight[o, c, i, j] * x_pad[n, g(o)*Cg + c, oh*SH + i*DH, ow*SW + j*DW]
+
+(it is a cross-correlation; nothing is flipped).  Laid out as a matrix product per group: the
+*columns* ``X[g]`` (shape (Kg, P)) hold, for every output pixel, the Kg input values its dot product
+reads ("im2col"); then ``out[g] = W[g] @ X[g]`` with ``W[g]`` the group's weights as an (Og, Kg) matrix.
+
+Backward, with ``gy = dL/d(out)`` (N, O, OH, OW), as matrices ``GY[g]`` (Og, P)::
+
+    d bias[o]   = sum over n, oh, ow of gy[n, o, oh, ow]
+    d W[g]      = GY[g] @ X[g]^T                        (Og, P) @ (P, Kg) -> (Og, Kg)
+    d X[g]      = W[g]^T @ GY[g]                        (Kg, Og) @ (Og, P) -> (Kg, P)
+    d x_pad     = col2im(d X): every column entry is *added* back to the input position it was
+                  read from (a position read by several windows gets the sum of their gradients)
+    d input     = d x_pad without its padding border
+
+Written out, ``d x[n, g*Cg + c, h, w] = sum of gy[n, o, oh, ow] * weight[o, c, i, j]`` over o in the
+group and every (oh, ow, i, j) with ``oh*SH + i*DH = h + PT`` and ``ow*SW + j*DW = w + PL``: a
+*transposed* convolution of gy with the weight.
+
+The NumPy path
+--------------
+* **Layout (C, H, W, N).**  The padded input is stored channel-first with the batch *innermost*.
+  Then the windows are a strided view (``as_strided``, no copy) of shape (C, KH, KW, OH, OW, N)
+  whose two innermost axes are (OW, N): in every copy below NumPy's inner loop runs over N (or
+  over OW*N when SW = 1, where the two merge into one contiguous run) instead of over OW alone.
+  Measured for LeNet's second layer at batch 64 (OW = 10), the im2col copy took 0.28 ms this way
+  against 0.68 ms from an (N, C, H, W)-ordered view.
+* **im2col = one copy** of that view into ``X`` (G, Kg, P), then **one batched BLAS matmul**
+  ``W @ X`` over the groups.  The output comes out as (O, OH, OW, N) and is transposed to
+  (N, O, OH, OW) by one output-sized copy (O*P elements, against Kg*P for the columns).
+* **Backward**: ``d W = GY @ X^T`` is one matmul (``X^T`` is a transposed view, no copy); the
+  columns' gradient ``W^T @ GY`` is another; **col2im** loops over the KH*KW kernel offsets only,
+  adding each offset's (C, OH, OW, N) slice into a strided slice of ``d x_pad`` -- no ``np.add.at``,
+  no loop over batch, channels or pixels.
+* **Cache blocking.**  The columns are Kg times larger than the input: 15-20 MB for a LeNet layer
+  at batch 256, more than this machine's caches, so every pass over them (im2col, matmul, col2im)
+  would run at memory bandwidth.  The batch is therefore processed in blocks of images whose
+  columns take about :data:`BLOCK_BYTES`: each block's columns are written and used while they are
+  still in cache.  For the same reason backward *recomputes* each block's columns from the input
+  instead of saving them in forward (as PyTorch, conv2d saves only its input and weight): a second
+  cache-resident im2col was faster than reading saved columns back from memory, and it keeps the
+  memory of a forward pass at the size of the output.  This is a loop over *blocks* of the batch
+  (one block for small batches), not over images: the work inside is the vectorised code above.
+* float32 stays float32 (BLAS sgemm), float64 stays float64.
+
+The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
+materialise ``X``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..function import Function
+
+OP = "conv2d"
+
+#: The NumPy path processes the batch in blocks whose im2col columns take about this many bytes
+#: (see "Cache blocking" above): about the L2 cache of one core.  On the 2-core AMD EPYC this was
+#: developed on (1 MiB L2 per core, 32 MiB L3) LeNet's layers at batch 64 and 256 ran fastest with
+#: 1 MiB blocks among 0.5, 1, 2 and 4 MiB, and 1.3-1.8x faster at batch 256 than unblocked.
+BLOCK_BYTES = 1024 * 1024
+#: ... but at least this many elements per inner loop of the copies (OW * images per block): NumPy
+#: pays a fixed cost per inner loop, which dominated with 16-image blocks of LeNet's second layer.
+MIN_RUN = 512
+
+
+# ----------------------------------------------------------------------------------------- arguments
+def _pair(value, name: str) -> tuple[int, int]:
+    """An int or a sequence of two ints -> (height value, width value), as PyTorch's conv2d accepts."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)):
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value):
+            raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
+        if len(value) == 2:
+            return int(value[0]), int(value[1])
+        raise ValueError(f"{OP}: expected {name} to be a single integer or a pair of integers, got {value!r}")
+    raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size of one conv2d call, validated (see the module docstring's dimension key)."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    O: int
+    KH: int
+    KW: int
+    G: int
+    SH: int
+    SW: int
+    PT: int
+    PB: int
+    PL: int
+    PR: int
+    DH: int
+    DW: int
+    OH: int
+    OW: int
+    unbatched: bool  # the input was (C, H, W)
+
+    @property
+    def Cg(self) -> int:
+        return self.C // self.G
+
+    @property
+    def Og(self) -> int:
+        return self.O // self.G
+
+    @property
+    def Kg(self) -> int:
+        return self.Cg * self.KH * self.KW
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        shape = (self.N, self.O, self.OH, self.OW)
+        return shape[1:] if self.unbatched else shape
+
+
+def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, padding, dilation, groups) -> ConvGeometry:
+    """Validate a conv2d call (PyTorch's rules) and compute its sizes.
+
+    Raises ValueError (shapes and values) or TypeError (dtypes, argument types) naming conv2d and
+    what it received -- before anything is computed or launched.
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    for what, dt in (("input", x_dtype), ("weight", w_dtype)) + ((("bias", b_dtype),) if b_shape is not None else ()):
+        if np.dtype(dt) not in (np.float32, np.float64):
+            raise TypeError(f"{OP}: {what} must be float32 or float64, got {np.dtype(dt)}")
+    if np.dtype(x_dtype) != np.dtype(w_dtype) or (b_shape is not None and np.dtype(b_dtype) != np.dtype(x_dtype)):
+        dtypes = f"input {np.dtype(x_dtype)}, weight {np.dtype(w_dtype)}"
+        dtypes += f", bias {np.dtype(b_dtype)}" if b_shape is not None else ""
+        raise TypeError(f"{OP}: input, weight and bias must have the same dtype, got {dtypes}")
+    if len(x_shape) not in (3, 4):
+        raise ValueError(
+            f"{OP}: expected a 4-D input (N, C_in, H, W) or a 3-D unbatched input (C_in, H, W), got shape {x_shape}"
+        )
+    if len(w_shape) != 4:
+        raise ValueError(f"{OP}: expected a 4-D weight (C_out, C_in/groups, KH, KW), got shape {w_shape}")
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{OP}: groups must be an int, got {groups!r}")
+    G = int(groups)
+    if G <= 0:
+        raise ValueError(f"{OP}: groups must be positive, got {groups}")
+    unbatched = len(x_shape) == 3
+    N, C, H, W = (1, *x_shape) if unbatched else x_shape
+    O, Cw, KH, KW = w_shape
+    if min(O, Cw, KH, KW) <= 0:
+        raise ValueError(f"{OP}: weight of shape {w_shape} has an empty dimension")
+    if C != Cw * G:
+        raise ValueError(
+            f"{OP}: input of shape {x_shape} has {C} channels, but weight of shape {w_shape} with groups={G} "
+            f"expects {Cw * G} (= weight.shape[1] * groups)"
+        )
+    if O % G:
+        raise ValueError(f"{OP}: out_channels={O} (weight shape {w_shape}) must be divisible by groups={G}")
+    if b_shape is not None and tuple(b_shape) != (O,):
+        raise ValueError(f"{OP}: bias must have shape ({O},) for weight of shape {w_shape}, got {tuple(b_shape)}")
+    SH, SW = _pair(stride, "stride")
+    DH, DW = _pair(dilation, "dilation")
+    if SH <= 0 or SW <= 0:
+        raise ValueError(f"{OP}: stride must be positive, got {stride!r}")
+    if DH <= 0 or DW <= 0:
+        raise ValueError(f"{OP}: dilation must be positive, got {dilation!r}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            PT = PB = PL = PR = 0
+        elif padding == "same":
+            if (SH, SW) != (1, 1):
+                raise ValueError(f"{OP}: padding='same' is not supported for strided convolutions (stride={stride!r})")
+            # PyTorch: total = d*(k-1); the smaller half goes first, the extra one bottom/right.
+            th, tw = DH * (KH - 1), DW * (KW - 1)
+            PT, PB, PL, PR = th // 2, th - th // 2, tw // 2, tw - tw // 2
+        else:
+            raise ValueError(f"{OP}: padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
+    else:
+        PH, PW = _pair(padding, "padding")
+        if PH < 0 or PW < 0:
+            raise ValueError(f"{OP}: padding must be non-negative, got {padding!r}")
+        PT, PB, PL, PR = PH, PH, PW, PW
+    EKH, EKW = DH * (KH - 1) + 1, DW * (KW - 1) + 1  # the effective (dilated) kernel extent
+    if EKH > H + PT + PB or EKW > W + PL + PR:
+        raise ValueError(
+            f"{OP}: the kernel (weight shape {w_shape}, dilation ({DH}, {DW}): extent {EKH}x{EKW}) is larger "
+            f"than the padded input ({H + PT + PB}x{W + PL + PR}; input shape {x_shape}, padding {padding!r})"
+        )
+    OH = (H + PT + PB - EKH) // SH + 1
+    OW = (W + PL + PR - EKW) // SW + 1
+    return ConvGeometry(N, C, H, W, O, KH, KW, G, SH, SW, PT, PB, PL, PR, DH, DW, OH, OW, unbatched)
+
+
+# -------------------------------------------------------------------------------------- NumPy path
+def _batch_blocks(geo: ConvGeometry, itemsize: int) -> list[slice]:
+    """Slices of the batch whose im2col columns take about BLOCK_BYTES each (see "Cache blocking")."""
+    if geo.N == 0:
+        return []
+    per_image = geo.Kg * geo.G * geo.OH * geo.OW * itemsize
+    n = BLOCK_BYTES // max(per_image, 1)
+    n = max(n, -(-MIN_RUN // geo.OW), 1)  # but inner loops (OW * n elements) of at least MIN_RUN
+    blocks = -(-geo.N // min(n, geo.N))  # ceil
+    n = -(-geo.N // blocks)  # equal-sized blocks: 256 images in blocks of <= 26 -> 10 x 26 - 4, not 9 x 26 + 22
+    return [slice(i, min(i + n, geo.N)) for i in range(0, geo.N, n)]
+
+
+def _pad_chwn(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The zero-padded input in (C, H + PT + PB, W + PL + PR, N) layout (one copy of the input)."""
+    N, C, H, W = x.shape
+    if geo.PT == geo.PB == geo.PL == geo.PR == 0:
+        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
+    xt = np.zeros((C, H + geo.PT + geo.PB, W + geo.PL + geo.PR, N), dtype=x.dtype)
+    xt[:, geo.PT : geo.PT + H, geo.PL : geo.PL + W, :] = x.transpose(1, 2, 3, 0)
+    return xt
+
+
+def _im2col(xt: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """Columns ``X`` (G, Kg, OH*OW*n) of a padded (C, Hp, Wp, n) block: one strided view, one copy.
+
+    Entry ``[g, (c, i, j), (oh, ow, n)]`` is ``xt[g*Cg + c, oh*SH + i*DH, ow*SW + j*DW, n]``.
+    """
+    C, _, _, n = xt.shape
+    sc, sh, sw, sn = xt.strides
+    windows = as_strided(
+        xt,
+        shape=(C, geo.KH, geo.KW, geo.OH, geo.OW, n),
+        strides=(sc, geo.DH * sh, geo.DW * sw, geo.SH * sh, geo.SW * sw, sn),
+        writeable=False,
+    )
+    return np.ascontiguousarray(windows).reshape(geo.G, geo.Kg, geo.OH * geo.OW * n)
+
+
+def _col2im(dcols: np.ndarray, geo: ConvGeometry, n: int) -> np.ndarray:
+    """Add the column gradient (G, Kg, OH*OW*n) back onto the padded input: (C, Hp, Wp, n).
+
+    One strided slice per kernel offset (i, j): the (C, OH, OW, n) values of offset (i, j) were read
+    from rows i*DH, i*DH + SH, ... and columns j*DW, j*DW + SW, ... of the padded input.
+    """
+    dxt = np.zeros((geo.C, geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR, n), dtype=dcols.dtype)
+    d = dcols.reshape(geo.C, geo.KH, geo.KW, geo.OH, geo.OW, n)
+    rows, cols = geo.SH * (geo.OH - 1) + 1, geo.SW * (geo.OW - 1) + 1  # extent of one offset's slice
+    for i in range(geo.KH):
+        for j in range(geo.KW):
+            h0, w0 = i * geo.DH, j * geo.DW
+            dxt[:, h0 : h0 + rows : geo.SH, w0 : w0 + cols : geo.SW] += d[:, i, j]
+    return dxt
+
+
+def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: ConvGeometry) -> np.ndarray:
+    """``out`` (N, O, OH, OW) for x (N, C, H, W), w (O, Cg, KH, KW), b (O,) or None."""
+    G, Og, Kg = geo.G, geo.Og, geo.Kg
+    w3 = w.reshape(G, Og, Kg)  # (O, Cg, KH, KW) -> (G, Og, Kg); a view when w is contiguous
+    out = np.empty((geo.N, geo.O, geo.OH, geo.OW), dtype=x.dtype)
+    for blk in _batch_blocks(geo, x.itemsize):
+        cols = _im2col(_pad_chwn(x[blk], geo), geo)  # (G, Kg, P_blk)
+        y = np.matmul(w3, cols)  # (G, Og, P_blk): one BLAS call per group
+        if b is not None:
+            y += b.reshape(G, Og, 1)
+        n = cols.shape[-1] // (geo.OH * geo.OW)
+        out[blk] = y.reshape(geo.O, geo.OH, geo.OW, n).transpose(3, 0, 1, 2)
+    return out
+
+
+def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool):
+    """``(dx, dw, db)`` from the upstream gradient ``gy`` (N, O, OH, OW), the input and the weight.
+
+    Entries not needed are None.  See the module docstring for the formulas.
+    """
+    G, Og, Kg = geo.G, geo.Og, geo.Kg
+    w3 = w.reshape(G, Og, Kg)
+    dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype) if need_x else None
+    dw = np.zeros((G, Og, Kg), dtype=gy.dtype) if need_w else None
+    db = np.zeros(geo.O, dtype=gy.dtype) if need_b else None
+    for blk in _batch_blocks(geo, gy.itemsize):
+        n = blk.stop - blk.start
+        # GY in the columns' order: (O, OH, OW, n) -> (G, Og, P_blk). One output-sized copy.
+        gyt = np.ascontiguousarray(gy[blk].transpose(1, 2, 3, 0)).reshape(G, Og, -1)
+        if need_b:
+            db += gyt.sum(axis=2).reshape(geo.O)
+        if need_w:
+            cols = _im2col(_pad_chwn(x[blk], geo), geo)  # recomputed (see "Cache blocking")
+            dw += np.matmul(gyt, cols.transpose(0, 2, 1))  # (G, Og, P) @ (G, P, Kg): X^T is a view
+        if need_x:
+            dcols = np.matmul(w3.transpose(0, 2, 1), gyt)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
+            dxt = _col2im(dcols, geo, n)
+            dx[blk] = dxt[:, geo.PT : geo.PT + geo.H, geo.PL : geo.PL + geo.W].transpose(3, 0, 1, 2)
+    return dx, (dw.reshape(geo.O, geo.Cg, geo.KH, geo.KW) if need_w else None), db
+
+
+# -------------------------------------------------------------------------------------- Function
+class Conv2d(Function):
+    """``conv2d(input, weight, bias, stride, padding, dilation, groups)``; see the module docstring.
+
+    Positional inputs: ``x, w, b`` (arrays; ``b`` may be None), then the four hyper-parameters.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride=1, padding=0, dilation=1, groups=1):
+        geo = geometry(
+            x.shape, x.dtype, w.shape, w.dtype, None if b is None else b.shape, None if b is None else b.dtype,
+            stride, padding, dilation, groups,
+        )  # fmt: skip
+        x4 = x.reshape(1, *x.shape) if geo.unbatched else x
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            out = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo)
+        else:
+            out = conv2d_forward_numpy(x4, w, b, geo)
+        ctx.save_for_backward(x, w, geo)
+        return out.reshape(geo.out_shape) if geo.unbatched else out
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w, geo = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        x4 = x.reshape(1, *x.shape) if geo.unbatched else x
+        gy4 = gy.reshape(1, *gy.shape) if geo.unbatched else gy
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            dx, dw, db = load_triton("conv_kernels").conv2d_backward(gy4, x4, w, geo, need_x, need_w, need_b)
+        else:
+            dx, dw, db = conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b)
+        if dx is not None and geo.unbatched:
+            dx = dx.reshape(dx.shape[1:])
+        return dx, dw, db, None, None, None, None

@@ -1,0 +1,451 @@
+"""softmax, log_softmax and cross_entropy, with their backward passes written out.
+
+Dimension key::
+
+    L = length of the dimension softmax runs along (``dim``)
+    N = batch            C = classes (cross_entropy's dimension 1)
+    D... = extra dimensions after the classes, e.g. (H, W) for per-pixel classification
+
+softmax and log_softmax
+-----------------------
+Along ``dim``, for one row ``x`` of L values::
+
+    m  = max_j x_j                      (subtracted for stability: every exponent is <= 0)
+    s  = sum_j exp(x_j - m)             (1 <= s <= L: the max term contributes exp(0) = 1)
+    softmax(x)_i     = exp(x_i - m) / s
+    log_softmax(x)_i = (x_i - m) - log(s)
+
+Mathematically ``m`` cancels; numerically it is what keeps logits of +-1e4 finite: ``exp(1e4)``
+overflows even float64, ``exp(1e4 - m)`` cannot.  ``(x_i - m) - log(s)`` is evaluated in that
+order so that a logit of 1e4 keeps its full precision (``x_i - (m + log s)`` would round
+``m + log s`` at 1e4 first).
+
+Backward, with ``g = dL/dy`` and ``y`` the saved output (the Jacobian is never built)::
+
+    softmax:      dy_i/dx_k = y_i (delta_ik - y_k)
+                  dx = y * (g - sum(g * y, dim))
+    log_softmax:  dy_i/dx_k = delta_ik - softmax_k = delta_ik - exp(y_k)
+                  dx = g - exp(y) * sum(g, dim)
+
+cross_entropy (one fused Function)
+----------------------------------
+``input`` is (N, C), (C,) or (N, C, D...); ``target`` holds class indices, shaped (N,), () or
+(N, D...).  Each *row* is the C logits of one (n, d...) position.  With ``logp = log_softmax(x)``
+over the classes, ``t`` the row's target, ``w`` the class weights (all 1 without ``weight``),
+``W = sum_c w_c`` and ``eps`` the label smoothing::
+
+    valid  = (t != ignore_index)
+    nll    = -logp_t
+    smooth = sum_c w_c * (-logp_c)
+    loss_row = valid * ((1 - eps) * w_t * nll + (eps / C) * smooth)      (PyTorch's formula)
+
+    reduction="none": loss_row, shaped like target
+    reduction="sum":  sum of loss_row
+    reduction="mean": sum of loss_row / sum of (valid * w_t)
+
+so "mean" divides by the number of non-ignored targets (their total weight with ``weight``); when
+every target is ignored that is 0/0 = nan, as in PyTorch.  Both parts are sums of non-negative
+terms (``-logp_c >= 0``), computed as ``log(s) + (m - x_c)``: no cancellation at +-1e4.
+
+Backward.  ``d(-logp_c')/dx_c = p_c - delta_cc'`` with ``p = softmax(x)``, so for one row::
+
+    d loss_row / dx_c = valid * (a * p_c - b_c)
+        a   = (1 - eps) * w_t + (eps / C) * W
+        b_c = (1 - eps) * w_t * [c == t] + (eps / C) * w_c
+
+Without weights ``a = 1`` and ``b`` is the smoothed one-hot target ``(1 - eps) onehot_t + eps/C``:
+the gradient is "softmax minus the (smoothed) target".  The chain rule then multiplies each row by
+``g_row / normaliser``::
+
+    dx = (g_row / normaliser) * valid * (a * p - b)
+        g_row      = g (a scalar) for "mean" and "sum", g[n, d...] for "none"
+        normaliser = sum(valid * w_t) for "mean", 1 otherwise
+
+The NumPy path keeps ``e = exp(x - m)`` and ``s`` from the forward pass, so ``p = e / s`` folds into
+one row-scale: ``dx = e * (coef * a / s) - coef * b`` with ``coef = g_row * valid / normaliser``.
+The one-hot part touches one element per row (written through an index, not a C-wide one-hot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import warnings
+
+import numpy as np
+
+from ..backend import load_triton
+from ..function import Function, is_grad_enabled
+
+REDUCTIONS = ("none", "mean", "sum")
+TARGET_DTYPES = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint8))
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _dtype(a) -> np.dtype:
+    """The NumPy dtype of a NumPy array or a torch tensor."""
+    dt = a.dtype
+    return dt if isinstance(dt, np.dtype) else np.dtype(str(dt).removeprefix("torch."))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def implicit_dim(name: str, ndim: int, stacklevel: int) -> int:
+    """PyTorch's legacy rule for ``softmax(x)`` called without ``dim`` (with its warning).
+
+    ``dim = 0`` for 0-, 1- and 3-dimensional inputs, ``1`` otherwise.  The rule dates from when
+    3-D meant an unbatched (C, H, W) image; it is deprecated in PyTorch, so pass ``dim``.
+    """
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def check_softmax_args(x, dim, op: str) -> int:
+    """Validate ``dim`` and the dtype; return ``dim`` as a non-negative axis."""
+    dt = _dtype(x)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: expected a float32 or float64 input, got {dt} (shape {tuple(x.shape)})")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    n = max(x.ndim, 1)  # a 0-d tensor has one valid dim, 0 (or -1), as in PyTorch
+    if not -n <= dim < n:
+        raise ValueError(
+            f"{op}: dim {dim} is out of range for a tensor of shape {tuple(x.shape)} (expected in [{-n}, {n - 1}])"
+        )
+    return int(dim) % n
+
+
+def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index) -> bool:
+    """Every bad-input check of cross_entropy, on shapes, dtypes and target values (before any kernel).
+
+    Returns whether some target may equal ``ignore_index`` (False when it lies outside the targets'
+    [min, max]: then the kernels can skip masking).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction={reduction!r} is not one of {REDUCTIONS}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"cross_entropy: ignore_index must be an int, got {ignore_index!r}")
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    dt = _dtype(x)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"cross_entropy: expected float32 or float64 logits, got {dt} (shape {tuple(x.shape)})")
+    tdt = _dtype(target)
+    if tdt.kind == "f":
+        raise TypeError(
+            f"cross_entropy: target must hold integer class indices (int64, int32 or uint8), got {tdt} target "
+            f"of shape {tuple(target.shape)}; class-probability targets are not supported"
+        )
+    if tdt not in TARGET_DTYPES:
+        raise TypeError(f"cross_entropy: target must be int64, int32 or uint8 class indices, got {tdt}")
+    xs, ts = tuple(x.shape), tuple(target.shape)
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dimension (C,), got a 0-d tensor")
+    expected = () if x.ndim == 1 else (xs[0],) + xs[2:]
+    if ts != expected:
+        raise ValueError(
+            f"cross_entropy: input of shape {xs} (class dimension {0 if x.ndim == 1 else 1}) needs a target of "
+            f"shape {expected}, got {ts}"
+        )
+    C = xs[0] if x.ndim == 1 else xs[1]
+    if C == 0:
+        raise ValueError(f"cross_entropy: input of shape {xs} has 0 classes")
+    if weight is not None:
+        if tuple(weight.shape) != (C,):
+            raise ValueError(f"cross_entropy: weight must have shape ({C},) (one per class), got {tuple(weight.shape)}")
+        if _dtype(weight) != dt:
+            raise TypeError(f"cross_entropy: weight has dtype {_dtype(weight)}, the input {dt}; they must match")
+    if target.size == 0 if isinstance(target, np.ndarray) else target.numel() == 0:
+        return False
+    # Range check: one min and one max in the common case; the detailed search only when needed.
+    if isinstance(target, np.ndarray):  # the ufunc reductions directly: no Python-level wrapper
+        lo, hi = int(np.minimum.reduce(target, axis=None)), int(np.maximum.reduce(target, axis=None))
+    else:
+        lo, hi = int(target.min()), int(target.max())
+    if lo < 0 or hi >= C:
+        bad = ((target < 0) | (target >= C)) & (target != ignore_index)
+        if bool(bad.any()):
+            value = int(target[bad].reshape(-1)[0])
+            raise ValueError(
+                f"cross_entropy: target value {value} is out of range for {C} classes (expected 0 <= target < {C}, "
+                f"or ignore_index={ignore_index}); input shape {xs}"
+            )
+    return lo <= ignore_index <= hi
+
+
+# --------------------------------------------------------------------------- NumPy: row reductions
+# Softmax reduces along one axis twice (max, then sum).  At LeNet sizes (rows of 10 classes) these
+# two reductions cost more than all the elementwise work, because NumPy reduces a short *last* axis
+# one row at a time, without vectorising across rows.  Measured on this project's 2-core machine,
+# float32, (256, 10): max 12.7 us, sum 9.6 us.  Two cheaper ways to get the same numbers:
+#   sum: a matrix-vector product with a vector of ones, a single BLAS call: 3.7 us;
+#   max: reduce the *first* axis of the transposed copy, where the inner loop runs across rows
+#        (vectorised): 4.0 us.  This loses once rows are long (64 classes: 30 vs 23 us), hence L <= 32.
+# When the axis is not last (softmax over the channels of NCHW), the inner loop already runs over the
+# contiguous trailing dimensions, and plain np.maximum.reduce / np.add.reduce are used.
+SHORT_ROW = 32
+
+
+def _row_max(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x.max(axis, keepdims=True)``, faster for short last-axis rows (see above)."""
+    L = x.shape[axis]
+    if axis == x.ndim - 1 and L <= SHORT_ROW:
+        m = np.maximum.reduce(np.ascontiguousarray(x.reshape(-1, L).T), axis=0)
+        return m.reshape(x.shape[:-1] + (1,))
+    return np.maximum.reduce(x, axis=axis, keepdims=True)  # x.max without its Python-level wrapper
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones, kept: np.ones costs about as much as the whole matrix-vector product."""
+    v = np.ones(n, dtype=dtype)
+    v.flags.writeable = False
+    return v
+
+
+def _row_sum(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a.sum(axis, keepdims=True)``; a BLAS matrix-vector product when ``axis`` is last (see above)."""
+    if axis == a.ndim - 1:
+        return (a @ _ones(a.shape[-1], a.dtype))[..., None]
+    return np.add.reduce(a, axis=axis, keepdims=True)
+
+
+# --------------------------------------------------------------------------- NumPy: softmax
+
+
+def softmax_forward_numpy(x: np.ndarray, axis: int, log: bool = False) -> np.ndarray:
+    """softmax (or log_softmax) of ``x`` along ``axis``; see the module docstring."""
+    if x.size == 0:
+        return np.empty(x.shape, dtype=x.dtype)
+    z = x - _row_max(x, axis)  # z <= 0: exp never overflows
+    if log:
+        z -= np.log(_row_sum(np.exp(z), axis))  # (x - m) - log(s)
+        return z
+    np.exp(z, out=z)  # in place: z now holds e = exp(x - m)
+    z /= _row_sum(z, axis)
+    return z
+
+
+def softmax_backward_numpy(g: np.ndarray, y: np.ndarray, axis: int, log: bool = False) -> np.ndarray:
+    """``dx`` from ``g = dL/dy`` and the saved output ``y``; see the module docstring."""
+    if log:
+        dx = np.exp(y)  # softmax = exp(log_softmax)
+        dx *= _row_sum(g, axis)
+        np.subtract(g, dx, out=dx)  # g - exp(y) * sum(g)
+        return dx
+    dx = g * y
+    s = _row_sum(dx, axis)
+    np.subtract(g, s, out=dx)
+    dx *= y  # y * (g - sum(g * y))
+    return dx
+
+
+class _SoftmaxBase(Function):
+    LOG = False
+    OP = "softmax"
+
+    @classmethod
+    def _forward(cls, ctx, x, dim):
+        axis = check_softmax_args(x, dim, cls.OP)
+        scalar = x.ndim == 0
+        if scalar:  # a 0-d tensor is a row of length 1
+            x = x.reshape(1)
+        if ctx.kernels == "triton":
+            y = load_triton("softmax_kernels").softmax_forward(x, axis, log=cls.LOG)
+        else:
+            y = softmax_forward_numpy(x, axis, log=cls.LOG)
+        ctx.axis, ctx.scalar = axis, scalar
+        ctx.save_for_backward(y)
+        return y.reshape(()) if scalar else y
+
+    @classmethod
+    def _backward(cls, ctx, g):
+        (y,) = ctx.saved_tensors
+        if ctx.scalar:
+            g = g.reshape(1)
+        if ctx.kernels == "triton":
+            dx = load_triton("softmax_kernels").softmax_backward(g, y, ctx.axis, log=cls.LOG)
+        else:
+            dx = softmax_backward_numpy(g, y, ctx.axis, log=cls.LOG)
+        return (dx.reshape(()) if ctx.scalar else dx), None
+
+
+class Softmax(_SoftmaxBase):
+    """``y = softmax(x, dim)``; backward ``dx = y * (g - sum(g * y, dim))``."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        return Softmax._forward(ctx, x, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return Softmax._backward(ctx, g)
+
+
+class LogSoftmax(_SoftmaxBase):
+    """``y = log_softmax(x, dim)``; backward ``dx = g - exp(y) * sum(g, dim)``."""
+
+    LOG = True
+    OP = "log_softmax"
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        return LogSoftmax._forward(ctx, x, dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return LogSoftmax._backward(ctx, g)
+
+
+# --------------------------------------------------------------------------- NumPy: cross_entropy
+
+
+def _is_one(c) -> bool:
+    """True for the Python float 1.0 that stands for a per-row coefficient equal to 1 on every row."""
+    return isinstance(c, float) and c == 1.0
+
+
+@functools.lru_cache(maxsize=16)
+def _row_starts(rows: int, C: int) -> np.ndarray:
+    """Flat index of the first class of each row, kept (read-only) between calls of the same shape."""
+    v = np.arange(0, rows * C, C)
+    v.flags.writeable = False
+    return v
+
+
+def cross_entropy_forward_numpy(
+    x, target, weight, ignore_index: int, label_smoothing: float, reduction: str, may_ignore: bool = True
+):
+    """Loss and the state backward needs, for ``x`` (N, C, D...) and ``target`` (N, D...).
+
+    The work runs on rows of C classes laid out last, (N, D, C) with D = product of D... (1 for
+    (N, C) input): a transposed *view* of x, which the first subtraction turns into a contiguous
+    array, so that every row reduction is over the last axis (see ``_row_max``).
+
+    Returns ``(loss, state)`` with ``state = (e, s, idx, valid, coef_a, coef_t, norm)`` for
+    :func:`cross_entropy_backward_numpy` (names as in the module docstring): ``e = exp(x - m)``
+    and ``s = sum_c e`` (so ``p = e / s``); ``idx`` the flat index of each row's target in ``e``
+    (ignored rows point at class 0); per row ``valid`` (1.0 / 0.0), ``coef_a = valid * a`` and
+    ``coef_t = valid * (1 - eps) * w_t``; the normaliser of "mean".  ``valid``, ``coef_a`` and
+    ``coef_t`` are the Python float 1.0 when they are 1.0 on every row (no ignored target, no
+    weight, no smoothing): scalars skip whole-array work.  ``may_ignore=False`` (from
+    :func:`check_cross_entropy_args`) says that no target equals ``ignore_index``.
+    """
+    N, C = x.shape[0], x.shape[1]
+    D = math.prod(x.shape[2:])
+    rows = x.reshape(N, C, D).transpose(0, 2, 1)  # (N, D, C) view; reshape copies only unmergeable D...
+    t = target.reshape(N * D)
+    eps = float(label_smoothing)
+
+    valid = 1.0
+    if may_ignore:
+        is_valid = t != ignore_index
+        t = np.where(is_valid, t, 0)  # a safe class index for ignored rows
+        valid = is_valid.astype(x.dtype)
+    idx = _row_starts(N * D, C) + t  # flat index of (row r, class t_r) in a contiguous (N, D, C)
+
+    z = np.subtract(rows, _row_max(rows, 2), order="C")  # (N, D, C), every entry <= 0
+    e = np.exp(z)
+    s = _row_sum(e, 2).reshape(N * D)  # one per row
+    log_s = np.log(s)
+    z = z.reshape(N * D, C)
+    nll = log_s - z.reshape(-1)[idx]  # -logp_t = log(s) - z_t, both terms >= 0; (N*D,)
+    row_w = valid if weight is None else valid * weight[t]  # valid * w_t: the row's share of "mean"
+    coef_t = (1.0 - eps) * row_w if eps else row_w
+    loss = nll if _is_one(coef_t) else coef_t * nll
+    coef_a = coef_t
+    if eps:
+        # smooth = sum_c w_c (log(s) - z_c) = W log(s) - sum_c w_c z_c: two non-negative terms (z <= 0)
+        W = float(C) if weight is None else weight.sum()
+        smooth = W * log_s - (z @ (_ones(C, x.dtype) if weight is None else weight))
+        loss = loss + (eps / C) * valid * smooth
+        coef_a = coef_t + (eps / C) * W * valid  # a = (1 - eps) w_t + (eps / C) W
+
+    norm = None
+    if reduction == "none":
+        loss = loss.reshape(target.shape)
+    elif reduction == "sum":
+        loss = loss.sum()
+    else:
+        norm = N * D if isinstance(row_w, float) else row_w.sum()
+        # every target ignored: 0/0 = nan, as PyTorch (written out: NumPy would warn)
+        loss = loss.sum() / norm if norm != 0 else x.dtype.type(np.nan)
+    return loss, (e, s, idx, valid, coef_a, coef_t, norm)
+
+
+def cross_entropy_backward_numpy(g, state, weight, label_smoothing: float):
+    """``dx = coef * (a * e / s - b)``, ``coef = g_row / normaliser`` (module docstring).
+
+    Returns dx as an (N, C, D) view of the (N, D, C) rows.
+    """
+    e, s, idx, valid, coef_a, coef_t, norm = state
+    N, D, C = e.shape
+    eps = float(label_smoothing)
+    with np.errstate(invalid="ignore", divide="ignore") if norm == 0 else contextlib.nullcontext():
+        if norm is None:
+            gr = g.reshape(N * D) if g.ndim else g  # "none": one g per row; "sum": a scalar
+        else:
+            gr = g / e.dtype.type(norm)  # "mean"
+        scale = (gr if _is_one(coef_a) else gr * coef_a) / s  # (N*D,): the a * p term is e * (coef * a / s)
+        dx = e * scale.reshape(N, D, 1)
+        flat = dx.reshape(-1)  # a fresh contiguous array: a view
+        # the one-hot term b_t = (1 - eps) * w_t, at the target class only (one element per row)
+        flat[idx] -= gr if _is_one(coef_t) else gr * coef_t
+        if eps:  # the smoothing term b_c = (eps / C) * w_c, on every class of a valid row
+            b_row = (eps / C) * gr * valid  # a scalar, or one value per row
+            b_row = b_row.reshape(N, D, 1) if np.ndim(b_row) else b_row
+            dx -= b_row * (1.0 if weight is None else weight)
+    if norm is not None and norm == 0 and not isinstance(valid, float):
+        # normaliser 0 (every target ignored, or zero weights): ignored rows still get exactly 0, as
+        # PyTorch, where the formula gives 0 * (g / 0) = nan
+        dx = np.where(valid.reshape(N, D, 1) > 0, dx, 0.0).astype(e.dtype)
+    return dx.transpose(0, 2, 1)
+
+
+def _as_rows(x, target):
+    """(C,) input -> (1, C) with target (1,); other shapes unchanged."""
+    if x.ndim == 1:
+        return x.reshape(1, -1), target.reshape(1)
+    return x, target
+
+
+class CrossEntropy(Function):
+    """``cross_entropy`` as one Function: log_softmax, the gather and the reduction fused.
+
+    Inputs: ``x`` (N, C, D...) or (C,), ``target`` integer (N, D...) or (), ``weight`` (C,) or
+    None (a constant: no gradient flows to it), then the plain values ``ignore_index``,
+    ``label_smoothing`` and ``reduction``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        may_ignore = check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index)
+        x2, t2 = _as_rows(x, target)
+        ctx.shape = tuple(x.shape)
+        if ctx.kernels == "triton":
+            need_grad = is_grad_enabled() and ctx.needs_input_grad[0]
+            loss, state = load_triton("softmax_kernels").cross_entropy_forward(
+                x2, t2, weight, ignore_index, float(label_smoothing), reduction, need_grad
+            )
+        else:
+            loss, state = cross_entropy_forward_numpy(
+                x2, t2, weight, ignore_index, label_smoothing, reduction, may_ignore
+            )
+        ctx.save_for_backward(*state)
+        return loss.reshape(()) if x.ndim == 1 else loss
+
+    @staticmethod
+    def backward(ctx, g):
+        _, target, weight, ignore_index, label_smoothing, reduction = ctx.inputs
+        if ctx.kernels == "triton":
+            dx = load_triton("softmax_kernels").cross_entropy_backward(g, ctx.saved_tensors, reduction)
+        else:
+            w = weight.data if weight is not None else None
+            dx = cross_entropy_backward_numpy(g, ctx.saved_tensors, w, label_smoothing)
+        return dx.reshape(ctx.shape), None, None, None, None, None  # (N, C, D) -> the input's shape

@@ -1,0 +1,652 @@
+"""Triton kernels for softmax, log_softmax and cross_entropy (forward and fused backward).
+
+The math and the backward formulas are in :mod:`minigrad.ops.softmax`; this file is how they map
+onto a GPU.  Dimension key::
+
+    L     = length of the softmax dimension (``dim``; the classes C for cross_entropy)
+    OUTER = product of the dimensions before ``dim``      (N for cross_entropy)
+    INNER = product of the dimensions after ``dim``       (D = product of D... for cross_entropy)
+    R     = OUTER * INNER rows; one row = the L values softmax normalises together
+
+Any ``dim`` through strides
+---------------------------
+A tensor of shape (a, b, L, c, d) with softmax over L is read as a 3-D view (OUTER, L, INNER) =
+(a*b, L, c*d): the launcher merges the dimensions before ``dim`` into one (size, stride) pair and
+those after it into another, and passes the three strides.  Row ``r`` is ``(r // INNER, :,
+r % INNER)`` and its elements sit ``stride_L`` apart, so ``dim=-1`` (stride 1), ``dim=1`` of an NCHW
+tensor (stride H*W) and transposed views all run the same kernel without a copy.  Only when the
+outer (or inner) dimensions cannot be merged into one stride -- some permuted views -- does the
+launcher copy the input once with ``.contiguous()`` (and NumPy views with negative strides, which a
+torch tensor cannot describe, are copied too); outputs are always allocated contiguous.
+
+One row per program, and rows longer than a block: the online softmax
+---------------------------------------------------------------------
+Each program owns one row.  When the row fits in one block (``L <= BLOCK``, ``ONE_BLOCK=True``) it
+is loaded once into registers, and max, sum and the output come from those registers: one read and
+one write of the row, the minimum possible traffic.
+
+A longer row is walked in chunks of BLOCK, so BLOCK stays capped at :data:`MAX_BLOCK` (registers
+per thread stay bounded whatever L is).  Softmax needs the row's max *before* it can sum
+``exp(x - max)``; the **online softmax** gets both in a single pass by keeping a running max ``m``
+and a running sum ``s`` that is always relative to the current ``m``.  When a chunk raises the
+max from ``m`` to ``m'``, every term already summed was ``exp(x - m)`` and must become
+``exp(x - m')``, which is a multiplication by ``exp(m - m')``::
+
+    m' = max(m, max(chunk))
+    s  = s * exp(m - m') + sum(exp(chunk - m'))        (m starts at -inf, s at 0)
+
+A second pass then writes ``exp(x - m) / s`` (or ``(x - m) - log(s)``).  So a long row is read
+twice and written once.  (``m'`` is replaced by 0 in the exponents while it is still -inf -- a
+chunk of only -inf logits, as in masked attention -- so that ``-inf - (-inf)`` never makes a nan.)
+
+Stability at +-1e4: every exponent is ``x - m <= 0``, so nothing overflows; the backward kernels
+only use the saved output ``y``, whose values are in [0, 1] (or are log-probabilities).
+
+Accumulation dtype: the accumulators take the dtype of the input (fp32 for fp32, fp64 for fp64).
+
+cross_entropy: loss and gradient in one pass
+--------------------------------------------
+The forward kernel computes, per row, the loss *and* the gradient of that row's loss
+``valid * (a * p - b)`` (module docstring of :mod:`minigrad.ops.softmax`), because both need the
+same ``m``, ``s`` and ``p``: computing the gradient later would read the logits again.  The
+reduction across rows ("mean": sum of losses / sum of ``valid * w_t``) happens *after* the kernel,
+on the R per-row values with ``torch.sum``: a cross-program sum inside the kernel would need
+atomics (non-deterministic summation order) or a second launch anyway, and R values are tiny next to
+the R*C logits.  Backward is then one elementwise kernel: ``dx = grad_rows * g_row / normaliser``.
+
+Block sizes: two only, so that each kernel compiles in few variants.  ``BLOCK = 128`` for rows of
+up to 128 (one element per thread of 4 warps; LeNet's 10 classes land here), else ``BLOCK =
+MAX_BLOCK = 1024`` (8 fp32 values of a chunk per thread: no spills, see ``compile_specs``), looping
+when L > 1024.  A row of 200 then leaves most lanes of its 1024-block masked off: masked lanes cost
+no memory traffic, and memory traffic is what a softmax is bound by.  (``tl.arange`` needs a power of
+two, hence 128 and 1024.)  ``num_warps = 4``: one row is a small amount of work; more warps would
+mostly idle.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import triton
+import triton.language as tl
+
+from ..backend import from_torch_like, to_torch
+
+MAX_BLOCK = 1024  # longest chunk of a row held in registers; longer rows loop (see module docstring)
+MIN_BLOCK = 128
+NUM_WARPS = 4
+SCALE_BLOCK = 1024  # elements per program of the cross_entropy backward (elementwise) kernel
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@triton.jit
+def softmax_forward_kernel(
+    x_ptr,
+    y_ptr,
+    L,
+    INNER,
+    x_so,
+    x_sl,
+    x_si,
+    y_so,
+    y_sl,
+    y_si,
+    LOG: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
+):
+    """y = softmax(x) (or log_softmax with LOG) along L, one row per program.
+
+    x_ptr : the input, read as (OUTER, L, INNER) with element strides (x_so, x_sl, x_si); fp32/fp64.
+    y_ptr : the output, same logical shape, strides (y_so, y_sl, y_si) (contiguous in practice).
+    L     : row length; INNER: size of the merged dims after L (row r = (r // INNER, :, r % INNER)).
+    LOG   : write log_softmax instead of softmax.
+    BLOCK : elements of a row handled at once (a power of two, <= MAX_BLOCK).
+    ONE_BLOCK : L <= BLOCK: keep the whole row in registers (read once); else the looped online
+        softmax (read twice), see the module docstring.
+    Grid: (OUTER * INNER,): program r computes row r.
+    """
+    row = tl.program_id(0)
+    o = (row // INNER).to(tl.int64)  # int64: o * stride can pass 2**31 on large tensors
+    i = (row % INNER).to(tl.int64)
+    x_row = x_ptr + o * x_so + i * x_si
+    y_row = y_ptr + o * y_so + i * y_si
+    cols = tl.arange(0, BLOCK)
+    if ONE_BLOCK:
+        mask = cols < L
+        x = tl.load(x_row + cols.to(tl.int64) * x_sl, mask=mask, other=float("-inf"))
+        m = tl.max(x, axis=0)
+        z = x - m  # <= 0; padding lanes are -inf and add exp(-inf) = 0 to the sum
+        e = tl.exp(z)
+        s = tl.sum(e, axis=0)
+        if LOG:
+            y = z - tl.log(s)
+        else:
+            y = e / s
+        tl.store(y_row + cols.to(tl.int64) * y_sl, y, mask=mask)
+    else:
+        # Pass 1: running max m and running sum s = sum exp(x - m) (online softmax).
+        m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
+        s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        for start in range(0, L, BLOCK):
+            c = start + cols
+            x = tl.load(x_row + c.to(tl.int64) * x_sl, mask=c < L, other=float("-inf"))
+            m_new = tl.maximum(m, tl.max(x, axis=0))
+            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # no -inf - -inf while all seen are -inf
+            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
+            m = m_new
+        log_s = tl.log(s)
+        # Pass 2: write the row.
+        for start in range(0, L, BLOCK):
+            c = start + cols
+            mask = c < L
+            x = tl.load(x_row + c.to(tl.int64) * x_sl, mask=mask, other=0.0)
+            if LOG:
+                y = (x - m) - log_s
+            else:
+                y = tl.exp(x - m) / s
+            tl.store(y_row + c.to(tl.int64) * y_sl, y, mask=mask)
+
+
+@triton.jit
+def softmax_backward_kernel(
+    g_ptr,
+    y_ptr,
+    dx_ptr,
+    L,
+    INNER,
+    g_so,
+    g_sl,
+    g_si,
+    y_so,
+    y_sl,
+    y_si,
+    d_so,
+    d_sl,
+    d_si,
+    LOG: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
+):
+    """dx from g = dL/dy and the saved output y, one row per program.
+
+        softmax:      dx = y * (g - sum(g * y))
+        log_softmax:  dx = g - exp(y) * sum(g)
+
+    g_ptr, y_ptr, dx_ptr : (OUTER, L, INNER) views with strides (g_so, g_sl, g_si), (y_so, ...),
+        (d_so, ...); fp32/fp64, all the same dtype.
+    L, INNER, LOG, BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel`.  The row's one reduction
+        (sum(g*y) or sum(g)) is a plain sum, so a long row needs no online trick: pass 1 sums,
+        pass 2 writes.
+    Grid: (OUTER * INNER,): program r computes row r of dx.
+    """
+    row = tl.program_id(0)
+    o = (row // INNER).to(tl.int64)
+    i = (row % INNER).to(tl.int64)
+    g_row = g_ptr + o * g_so + i * g_si
+    y_row = y_ptr + o * y_so + i * y_si
+    d_row = dx_ptr + o * d_so + i * d_si
+    cols = tl.arange(0, BLOCK)
+    if ONE_BLOCK:
+        mask = cols < L
+        c = cols.to(tl.int64)
+        g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
+        y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+        if LOG:
+            dx = g - tl.exp(y) * tl.sum(g, axis=0)
+        else:
+            dx = y * (g - tl.sum(g * y, axis=0))
+        tl.store(d_row + c * d_sl, dx, mask=mask)
+    else:
+        acc = tl.zeros([], dtype=y_ptr.dtype.element_ty)
+        for start in range(0, L, BLOCK):
+            c = (start + cols).to(tl.int64)
+            mask = c < L
+            g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
+            if LOG:
+                acc += tl.sum(g, axis=0)
+            else:
+                y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+                acc += tl.sum(g * y, axis=0)
+        for start in range(0, L, BLOCK):
+            c = (start + cols).to(tl.int64)
+            mask = c < L
+            g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
+            y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+            if LOG:
+                dx = g - tl.exp(y) * acc
+            else:
+                dx = y * (g - acc)
+            tl.store(d_row + c * d_sl, dx, mask=mask)
+
+
+@triton.jit
+def cross_entropy_forward_kernel(
+    x_ptr,
+    t_ptr,
+    w_ptr,
+    k_ptr,
+    loss_ptr,
+    roww_ptr,
+    grad_ptr,
+    C,
+    D,
+    x_sn,
+    x_sc,
+    x_sd,
+    t_sn,
+    t_sd,
+    w_s,
+    ignore_index,
+    HAS_WEIGHT: tl.constexpr,
+    WRITE_GRAD: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
+):
+    """Per-row cross-entropy loss and, with WRITE_GRAD, the gradient of that loss, in one pass.
+
+    x_ptr : logits, read as (N, C, D) with strides (x_sn, x_sc, x_sd); fp32/fp64.
+    t_ptr : integer targets, (N, D) with strides (t_sn, t_sd); validated on the host: every target
+        is in [0, C) or equals ``ignore_index``.
+    w_ptr : class weights (C,), stride w_s, same dtype as x; unused unless HAS_WEIGHT.
+    k_ptr : 3 constants in x's dtype, [1 - eps, eps / C, eps * W / C] (eps = label_smoothing, W =
+        sum of the weights, C without weights).  They travel in a tensor because Triton passes Python
+        floats as fp32, which would cost an fp64 run its last digits.
+    loss_ptr : (N * D,) out, loss_row = valid * ((1 - eps) w_t nll + (eps / C) smooth).
+    roww_ptr : (N * D,) out, valid * w_t (the row's weight in "mean").
+    grad_ptr : (N, C, D) contiguous out, d loss_row / dx = valid * (a * p - b); written only with
+        WRITE_GRAD (it is not needed under no_grad).
+    C, D : classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
+    BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel` (chunks over the C classes).
+    Grid: (N * D,): program r handles row r.
+
+    Passes: (1) m and s (online softmax); (2) smooth = sum_c w_c (log s + m - x_c), the sum of
+    non-negative terms, and the gradient row.  With ONE_BLOCK both come from registers.
+    """
+    row = tl.program_id(0)
+    n = (row // D).to(tl.int64)
+    d = (row % D).to(tl.int64)
+    x_row = x_ptr + n * x_sn + d * x_sd
+    g_row = grad_ptr + n * C * D + d  # contiguous (N, C, D): class c at + c * D
+    t = tl.load(t_ptr + n * t_sn + d * t_sd).to(tl.int64)
+    valid = t != ignore_index
+    t_safe = tl.where(valid, t, 0)  # an ignored row reads class 0 harmlessly
+    vf = valid.to(x_ptr.dtype.element_ty)
+    x_t = tl.load(x_row + t_safe * x_sc)
+    k_keep = tl.load(k_ptr)  # 1 - eps
+    k_each = tl.load(k_ptr + 1)  # eps / C
+    k_all = tl.load(k_ptr + 2)  # eps * W / C
+    if HAS_WEIGHT:
+        w_t = tl.load(w_ptr + t_safe * w_s)
+    else:
+        w_t = tl.full([], 1.0, dtype=x_ptr.dtype.element_ty)
+    a = k_keep * w_t + k_all  # gradient coefficient of p (module docstring)
+    cols = tl.arange(0, BLOCK)
+
+    if ONE_BLOCK:
+        mask = cols < C
+        c = cols.to(tl.int64)
+        x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
+        m = tl.max(x, axis=0)
+        e = tl.exp(x - m)
+        s = tl.sum(e, axis=0)
+        log_s = tl.log(s)
+        if HAS_WEIGHT:
+            w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+        else:
+            w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+        # padding lanes: w = 0 and x replaced by m, so they add 0 (not 0 * inf = nan)
+        smooth = tl.sum(w * (log_s + (m - tl.where(mask, x, m))), axis=0)
+        if WRITE_GRAD:
+            b = tl.where(c == t_safe, k_keep * w_t, 0.0) + k_each * w
+            tl.store(g_row + c * D, vf * (a * (e / s) - b), mask=mask)
+    else:
+        m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
+        s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        for start in range(0, C, BLOCK):
+            c = (start + cols).to(tl.int64)
+            x = tl.load(x_row + c * x_sc, mask=c < C, other=float("-inf"))
+            m_new = tl.maximum(m, tl.max(x, axis=0))
+            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # see the module docstring
+            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
+            m = m_new
+        log_s = tl.log(s)
+        smooth = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        for start in range(0, C, BLOCK):
+            c = (start + cols).to(tl.int64)
+            mask = c < C
+            x = tl.load(x_row + c * x_sc, mask=mask, other=0.0)
+            if HAS_WEIGHT:
+                w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+            else:
+                w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+            smooth += tl.sum(w * (log_s + (m - x)), axis=0)  # padding lanes: w = 0, x = 0
+            if WRITE_GRAD:
+                b = tl.where(c == t_safe, k_keep * w_t, 0.0) + k_each * w
+                tl.store(g_row + c * D, vf * (a * (tl.exp(x - m) / s) - b), mask=mask)
+
+    nll = log_s + (m - x_t)  # -logp_t, two non-negative terms
+    # Without smoothing (k_each == 0) skip smooth entirely: a -inf logit makes it inf, and 0 * inf = nan.
+    smooth_term = tl.where(k_each == 0, 0.0, k_each * smooth)
+    tl.store(loss_ptr + row, vf * (k_keep * w_t * nll + smooth_term))
+    tl.store(roww_ptr + row, vf * w_t)
+
+
+@triton.jit
+def cross_entropy_backward_kernel(
+    grad_ptr,
+    scale_ptr,
+    t_ptr,
+    dx_ptr,
+    numel,
+    C,
+    D,
+    s_sn,
+    s_sd,
+    t_sn,
+    t_sd,
+    ignore_index,
+    BLOCK: tl.constexpr,
+):
+    """dx = grad_rows * scale[row], 0 where the row's target is ignored; elementwise.
+
+    grad_ptr : (N, C, D) contiguous, the per-row gradients written by the forward kernel.
+    scale_ptr : the chain-rule factor g_row / normaliser, read as (N, D) with strides (s_sn, s_sd):
+        the upstream gradient for reduction "none", a single value (strides 0) otherwise.
+    t_ptr : targets (N, D), strides (t_sn, t_sd): ignored rows get exactly 0 even when the scale is
+        inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0 there).
+    dx_ptr : (N, C, D) contiguous out.  numel = N * C * D.
+    BLOCK : elements per program; 1024 = 8 per thread of 4 warps, the usual elementwise choice.
+    Grid: (cdiv(numel, BLOCK),): program p computes elements [p * BLOCK, (p + 1) * BLOCK).
+    """
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < numel
+    n = offs // (C * D)
+    d = offs % D
+    t = tl.load(t_ptr + n * t_sn + d * t_sd, mask=mask, other=0)
+    keep = t != ignore_index
+    scale = tl.load(scale_ptr + n * s_sn + d * s_sd, mask=mask, other=0.0)
+    scale = tl.where(keep, scale, 0.0)  # never multiply an ignored row by an inf scale
+    gr = tl.load(grad_ptr + offs, mask=mask, other=0.0)
+    tl.store(dx_ptr + offs, tl.where(keep, gr * scale, 0.0), mask=mask)
+
+
+# --------------------------------------------------------------------------- launchers
+
+
+def _torch(a):
+    """A torch view of a device array; NumPy views with negative strides (torch has none) are copied.
+
+    A read-only NumPy array (a gradient broadcast from a sum, with stride 0) is viewed as it is: the
+    kernels only read their inputs, so torch's warning about non-writable arrays does not apply.
+    """
+    if isinstance(a, np.ndarray):
+        if any(s < 0 for s in a.strides):
+            a = np.ascontiguousarray(a)
+        if not a.flags.writeable:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                return to_torch(a)
+    return to_torch(a)
+
+
+def _merge(sizes, strides):
+    """One (size, stride) pair for consecutive dimensions, or None when no single stride reads them.
+
+    Size-1 dimensions never move the pointer, so they are dropped; the rest merge when each
+    dimension's stride is the next one's stride times its size (as in a contiguous block).
+    """
+    dims = [(n, s) for n, s in zip(sizes, strides) if n != 1]
+    if not dims:
+        return 1, 0
+    for (_, s0), (n1, s1) in zip(dims, dims[1:]):
+        if s0 != s1 * n1:
+            return None
+    return int(np.prod([n for n, _ in dims])), dims[-1][1]
+
+
+def _rows(t, axis: int):
+    """``t`` as an (OUTER, L, INNER) view: ``(tensor, (OUTER, L, INNER), (s_outer, s_L, s_inner))``.
+
+    The tensor is returned as is, or copied to contiguous once when its outer or inner dimensions
+    cannot be merged into a single stride (see the module docstring).
+    """
+    shape, strides = tuple(t.shape), tuple(t.stride())
+    outer = _merge(shape[:axis], strides[:axis])
+    inner = _merge(shape[axis + 1 :], strides[axis + 1 :])
+    if outer is None or inner is None:
+        t = t.contiguous()
+        return _rows(t, axis)
+    return t, (outer[0], shape[axis], inner[0]), (outer[1], strides[axis], inner[1])
+
+
+def _block(L: int, max_block: int | None):
+    """(BLOCK, ONE_BLOCK) for a row of length L (see the module docstring)."""
+    cap = MAX_BLOCK if max_block is None else max_block
+    block = min(MIN_BLOCK if L <= MIN_BLOCK else MAX_BLOCK, cap)
+    return block, L <= block
+
+
+def _check_float(t, op: str):
+    if t.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"{op}: the Triton kernels support float32 and float64, got {t.dtype}")
+
+
+def softmax_forward(x, axis: int, log: bool = False, max_block: int | None = None):
+    """softmax / log_softmax of ``x`` along ``axis`` (non-negative); returns a contiguous array.
+
+    Grid: (OUTER * INNER,), one program per row.  ``max_block`` overrides :data:`MAX_BLOCK` (tests
+    use a small one to exercise the looped path).
+    """
+    xt = _torch(x)
+    _check_float(xt, "log_softmax" if log else "softmax")
+    y = torch.empty(tuple(xt.shape), dtype=xt.dtype, device=xt.device)
+    if y.numel() == 0:
+        return from_torch_like(y, x)
+    xt, (outer, L, inner), xs = _rows(xt, axis)
+    block, one = _block(L, max_block)
+    grid = (outer * inner,)  # one program per row
+    softmax_forward_kernel[grid](
+        xt, y, L, inner, *xs, L * inner, inner, 1, LOG=log, BLOCK=block, ONE_BLOCK=one, num_warps=NUM_WARPS
+    )
+    return from_torch_like(y, x)
+
+
+def softmax_backward(g, y, axis: int, log: bool = False, max_block: int | None = None):
+    """dx for softmax (``log=False``) or log_softmax from ``g`` and the saved output ``y``.
+
+    Grid: (OUTER * INNER,), one program per row, as the forward.
+    """
+    gt, yt = _torch(g), _torch(y)
+    dx = torch.empty(tuple(yt.shape), dtype=yt.dtype, device=yt.device)
+    if dx.numel() == 0:
+        return from_torch_like(dx, y)
+    gt = gt.to(yt.dtype)
+    gt, (outer, L, inner), gs = _rows(gt, axis)
+    yt, _, ys = _rows(yt, axis)
+    block, one = _block(L, max_block)
+    grid = (outer * inner,)
+    softmax_backward_kernel[grid](
+        gt, yt, dx, L, inner, *gs, *ys, L * inner, inner, 1, LOG=log, BLOCK=block, ONE_BLOCK=one, num_warps=NUM_WARPS
+    )
+    return from_torch_like(dx, y)
+
+
+def cross_entropy_forward(
+    x, target, weight, ignore_index: int, label_smoothing: float, reduction: str, need_grad: bool, max_block=None
+):
+    """Loss of logits ``x`` (N, C, D...) against ``target`` (N, D...) and the state for backward.
+
+    Returns ``(loss, state)``; ``state = (grad_rows, target, normaliser, ignore_index)`` feeds
+    :func:`cross_entropy_backward`: ``grad_rows`` (N, C, D) is d loss_row / dx (None without
+    ``need_grad``), ``target`` the (N, D) view, ``normaliser`` the 0-d sum of ``valid * w_t`` for
+    "mean" (None otherwise).  Arguments were validated by
+    :func:`minigrad.ops.softmax.check_cross_entropy_args` (every target in range).
+    Grid: (N * D,), one program per row of C logits.
+    """
+    xt, tt = _torch(x), _torch(target)
+    _check_float(xt, "cross_entropy")
+    N, C = xt.shape[0], xt.shape[1]
+    rest = tuple(xt.shape[2:])
+    D = int(np.prod(rest, dtype=np.int64))
+    # (N, C, D...) -> (N, C, D): torch's reshape is a view when the D... dims merge into one stride
+    # (always for contiguous inputs and for (N, C)); otherwise it copies once.
+    xt = xt.reshape((N, C, D))
+    tt = tt.reshape((N, D))
+    dev, dt = xt.device, xt.dtype
+    loss_rows = torch.empty(N * D, dtype=dt, device=dev)
+    row_w = torch.empty(N * D, dtype=dt, device=dev)
+    grad = torch.empty((N, C, D), dtype=dt, device=dev) if need_grad else None
+    if N * D > 0:
+        wt = _torch(weight) if weight is not None else None
+        eps = float(label_smoothing)
+        W = float(wt.sum()) if wt is not None else float(C)  # the sum of the class weights
+        consts = torch.tensor([1.0 - eps, eps / C, eps * W / C], dtype=dt, device=dev)
+        block, one = _block(C, max_block)
+        cross_entropy_forward_kernel[(N * D,)](
+            xt,
+            tt,
+            wt if wt is not None else consts,  # any pointer: not read without HAS_WEIGHT
+            consts,
+            loss_rows,
+            row_w,
+            grad if grad is not None else loss_rows,  # not written without WRITE_GRAD
+            C,
+            D,
+            *xt.stride(),
+            *tt.stride(),
+            wt.stride(0) if wt is not None else 0,
+            ignore_index,
+            HAS_WEIGHT=wt is not None,
+            WRITE_GRAD=grad is not None,
+            BLOCK=block,
+            ONE_BLOCK=one,
+            num_warps=NUM_WARPS,
+        )
+    norm = None
+    if reduction == "none":
+        loss = loss_rows.reshape((N,) + rest)
+    elif reduction == "sum":
+        loss = loss_rows.sum()
+    else:
+        norm = row_w.sum()
+        loss = loss_rows.sum() / norm  # 0 / 0 = nan when every target is ignored, as PyTorch
+    state = (grad, tt, norm, ignore_index)
+    return from_torch_like(loss, x), state
+
+
+def cross_entropy_backward(g, state, reduction: str):
+    """dx (N, C, D...) = grad_rows * g_row / normaliser (see :func:`cross_entropy_backward_kernel`)."""
+    grad, tt, norm, ignore_index = state
+    if grad is None:
+        raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
+    gt = _torch(g).to(grad.dtype)
+    N, C, D = grad.shape
+    if reduction == "none":
+        scale = gt.reshape((N, D))
+        s_sn, s_sd = scale.stride()
+    else:
+        scale = (gt / norm if norm is not None else gt).reshape(1)
+        s_sn = s_sd = 0
+    dx = torch.empty_like(grad)
+    numel = dx.numel()
+    if numel:
+        grid = (triton.cdiv(numel, SCALE_BLOCK),)
+        cross_entropy_backward_kernel[grid](
+            grad, scale, tt, dx, numel, C, D, s_sn, s_sd, *tt.stride(), ignore_index, BLOCK=SCALE_BLOCK, num_warps=4
+        )
+    return from_torch_like(dx, np.asarray(g) if isinstance(g, np.generic) else g)
+
+
+# --------------------------------------------------------------------------- compile specs
+
+
+def compile_specs():
+    """Every kernel at the configurations the launchers use, fp32 (for the shared compile test)."""
+    specs = []
+    blocks = [(MIN_BLOCK, True), (MAX_BLOCK, True), (MAX_BLOCK, False)]  # what _block picks
+    i32 = "i32"
+    for block, one in blocks:
+        for log in (False, True):
+            name = "log_softmax" if log else "softmax"
+            specs.append(
+                {
+                    "name": f"{name}_forward[BLOCK={block},ONE_BLOCK={one}]",
+                    "fn": softmax_forward_kernel,
+                    "signature": {
+                        "x_ptr": "*fp32",
+                        "y_ptr": "*fp32",
+                        **{k: i32 for k in ("L", "INNER", "x_so", "x_sl", "x_si", "y_so", "y_sl", "y_si")},
+                        "LOG": "constexpr",
+                        "BLOCK": "constexpr",
+                        "ONE_BLOCK": "constexpr",
+                    },
+                    "constexprs": {"LOG": log, "BLOCK": block, "ONE_BLOCK": one},
+                    "num_warps": NUM_WARPS,
+                }
+            )
+            strides = ("g_so", "g_sl", "g_si", "y_so", "y_sl", "y_si", "d_so", "d_sl", "d_si")
+            specs.append(
+                {
+                    "name": f"{name}_backward[BLOCK={block},ONE_BLOCK={one}]",
+                    "fn": softmax_backward_kernel,
+                    "signature": {
+                        "g_ptr": "*fp32",
+                        "y_ptr": "*fp32",
+                        "dx_ptr": "*fp32",
+                        **{k: i32 for k in ("L", "INNER", *strides)},
+                        "LOG": "constexpr",
+                        "BLOCK": "constexpr",
+                        "ONE_BLOCK": "constexpr",
+                    },
+                    "constexprs": {"LOG": log, "BLOCK": block, "ONE_BLOCK": one},
+                    "num_warps": NUM_WARPS,
+                }
+            )
+        for has_w in (False, True):
+            for write in (False, True):
+                specs.append(
+                    {
+                        "name": f"cross_entropy_forward[BLOCK={block},ONE_BLOCK={one},HAS_WEIGHT={has_w},"
+                        f"WRITE_GRAD={write}]",
+                        "fn": cross_entropy_forward_kernel,
+                        "signature": {
+                            "x_ptr": "*fp32",
+                            "t_ptr": "*i64",
+                            "w_ptr": "*fp32",
+                            "k_ptr": "*fp32",
+                            "loss_ptr": "*fp32",
+                            "roww_ptr": "*fp32",
+                            "grad_ptr": "*fp32",
+                            **{k: i32 for k in ("C", "D", "x_sn", "x_sc", "x_sd", "t_sn", "t_sd", "w_s")},
+                            "ignore_index": i32,
+                            "HAS_WEIGHT": "constexpr",
+                            "WRITE_GRAD": "constexpr",
+                            "BLOCK": "constexpr",
+                            "ONE_BLOCK": "constexpr",
+                        },
+                        "constexprs": {"HAS_WEIGHT": has_w, "WRITE_GRAD": write, "BLOCK": block, "ONE_BLOCK": one},
+                        "num_warps": NUM_WARPS,
+                    }
+                )
+    specs.append(
+        {
+            "name": f"cross_entropy_backward[BLOCK={SCALE_BLOCK}]",
+            "fn": cross_entropy_backward_kernel,
+            "signature": {
+                "grad_ptr": "*fp32",
+                "scale_ptr": "*fp32",
+                "t_ptr": "*i64",
+                "dx_ptr": "*fp32",
+                **{k: i32 for k in ("numel", "C", "D", "s_sn", "s_sd", "t_sn", "t_sd", "ignore_index")},
+                "BLOCK": "constexpr",
+            },
+            "constexprs": {"BLOCK": SCALE_BLOCK},
+            "num_warps": 4,
+        }
+    )
+    return specs
