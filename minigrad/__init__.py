@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, nn
+from . import backend, nn, optim
 from .backend import get_kernels, set_kernels, use_kernels
+from .errors import UserError
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, bool_, float32, float64, int32, int64, uint8
@@ -97,6 +98,7 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Tensor",
+    "UserError",
     "arange",
     "backend",
     "bool_",
@@ -116,6 +118,7 @@ __all__ = [
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "rand",
     "randn",
     "set_grad_enabled",

@@ -1,4 +1,19 @@
-"""``python -m minigrad``: minigrad's command line."""
+"""``python -m minigrad``: minigrad's command line (also installed as the ``minigrad`` command).
+
+Subcommands::
+
+    minigrad train [--dataset digits|mnist] [--data-dir DIR] [--epochs N] [--batch-size B]
+                   [--optimizer adam|sgd] [--lr LR] [--seed S] [--kernels numpy|triton|auto] [--out DIR]
+    minigrad eval CHECKPOINT [--dataset ...] [--data-dir DIR]
+    minigrad export CHECKPOINT OUT.pt
+    minigrad demo
+
+A mistake in the input (unknown dataset, missing data directory, corrupt file, a
+checkpoint of another architecture, a learning rate <= 0 ...) is a
+:class:`minigrad.errors.UserError`: its message is printed as one line on stderr,
+``minigrad: error: ...``, and the exit code is 2 -- no traceback.  Anything else is a
+bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -33,16 +48,135 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    """Train LeNet-5 and save the checkpoint, curves and filters (see :mod:`minigrad.train`)."""
+    from .train import TrainConfig
+    from .train import train as run_training
+
+    cfg = TrainConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        seed=args.seed,
+        kernels=args.kernels,
+        device=args.device,
+        out=args.out,
+        max_shift=args.max_shift,
+        threads=args.threads or None,
+        progress=not args.no_progress,
+    )
+    run_training(cfg)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Reload a checkpoint and measure its accuracy on the held-out split of its dataset."""
+    import minigrad as mg
+
+    from .data import DataLoader
+    from .errors import UserError
+    from .train import DATASETS, default_device, load_checkpoint, load_dataset
+    from .train import evaluate as run_eval
+
+    model, meta = load_checkpoint(args.checkpoint)
+    dataset = args.dataset or meta.get("dataset", "digits")
+    if dataset not in DATASETS:
+        raise UserError(f"unknown dataset {dataset!r}; use --dataset digits (offline) or --dataset mnist")
+    data_dir = (
+        args.data_dir
+        if args.data_dir is not None
+        else (meta.get("data_dir") if dataset == meta.get("dataset") else None)
+    )
+    if args.kernels not in mg.backend.KERNEL_PATHS:
+        raise UserError(f"unknown kernel path {args.kernels!r}; use --kernels numpy, triton or auto")
+    split = load_dataset(dataset, data_dir)
+    device = default_device(args.kernels)
+    with mg.use_kernels(args.kernels):
+        loss, acc = run_eval(model.to(device), DataLoader(split.test, batch_size=args.batch_size), device)
+    n = len(split.test)
+    print(f"{args.checkpoint}: {meta.get('arch')} trained {meta.get('epoch')} epochs on {meta.get('dataset')}")
+    print(split.description)
+    print(f"test accuracy: {acc:.2%} ({round(acc * n)}/{n}), loss {loss:.4f}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write a checkpoint's weights as a PyTorch state_dict file."""
+    from .train import export_torch
+
+    path = export_torch(args.checkpoint, args.output)
+    print(f"wrote {path}: a PyTorch state_dict; load it with model.load_state_dict(torch.load({str(path)!r}))")
+    print("(the torch.nn definition of LeNet5 it fits is in the docstring of minigrad/models.py)")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit code 2), like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="minigrad", description=__doc__)
+    from .errors import UserError
+
+    parser = _Parser(prog="minigrad", description="minigrad's command line: train LeNet-5, evaluate, export.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train LeNet-5 on handwritten digits (the offline default takes about a minute)")
+    p.add_argument("--dataset", default="digits", help="digits (scikit-learn's 8x8, offline; default) or mnist")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory with the MNIST IDX files (.gz or raw); without it, MNIST is downloaded to "
+        "~/.cache/minigrad/mnist ($MINIGRAD_DATA/mnist)",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="default: 20 (digits), 8 (mnist)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 32 (digits), 64 (mnist)")
+    p.add_argument("--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="initial learning rate, decayed along a cosine; default 5e-3 (adam), 0.05 (sgd)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the batch order")
+    p.add_argument("--kernels", default="auto", help="numpy, triton or auto (default: numpy on CPU, triton on GPU)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if there is a GPU and kernels allow)")
+    p.add_argument("--out", default="runs/lenet5", help="output directory (default: runs/lenet5)")
+    p.add_argument("--max-shift", type=int, default=2, help="augmentation: random shifts of up to N pixels (0: off)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads while training (default 1; 0: NumPy's default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on the held-out split")
+    p.add_argument("checkpoint", help="a .npz file written by `minigrad train`")
+    p.add_argument("--dataset", default=None, help="digits or mnist (default: the checkpoint's)")
+    p.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--kernels", default="auto", help="numpy, triton or auto")
+    p.set_defaults(run=evaluate)
+
+    p = sub.add_parser("export", help="write a checkpoint as a PyTorch state_dict (.pt)")
+    p.add_argument("checkpoint", help="a .npz file written by `minigrad train`")
+    p.add_argument("output", help="the .pt file to write")
+    p.set_defaults(run=export)
+
     p = sub.add_parser("demo", help="fit XOR with a tiny network (a 5-second smoke test)")
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--lr", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=demo)
+
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except UserError as e:
+        print("minigrad: error: " + str(e).replace("\n", " "), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
