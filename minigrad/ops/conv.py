@@ -55,12 +55,18 @@ The NumPy path
 * **Cache blocking.**  The columns are Kg times larger than the input: 15-20 MB for a LeNet layer
   at batch 256, more than this machine's caches, so every pass over them (im2col, matmul, col2im)
   would run at memory bandwidth.  The batch is therefore processed in blocks of images whose
-  columns take about :data:`BLOCK_BYTES`: each block's columns are written and used while they are
-  still in cache.  For the same reason backward *recomputes* each block's columns from the input
-  instead of saving them in forward (as PyTorch, conv2d saves only its input and weight): a second
-  cache-resident im2col was faster than reading saved columns back from memory, and it keeps the
-  memory of a forward pass at the size of the output.  This is a loop over *blocks* of the batch
+  columns take about :data:`BLOCK_BYTES` (with at least :data:`MIN_RUN` elements per inner loop):
+  each block's columns are written and used while they are still in cache.  For the same reason
+  backward *recomputes* each block's columns from the input instead of saving them in forward (as
+  in PyTorch, conv2d saves only its input and weight): a second cache-resident im2col was faster
+  than reading saved columns back from memory, and it keeps the memory of a forward pass at the
+  size of the output.  This is a loop over *blocks* of the batch
   (one block for small batches), not over images: the work inside is the vectorised code above.
+* **Scratch buffers.**  The per-block temporaries (padded input, columns, their gradient, ...) live
+  in buffers that are reused across blocks and across calls (:func:`_scratch`, one set per
+  thread).  A fresh large NumPy array comes from the operating system as untouched pages, and the
+  first write to each 4 KiB page is a page fault: allocating the temporaries anew for every block
+  made LeNet's first layer at batch 64 take ~10 ms instead of ~6 ms here.
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
@@ -69,6 +75,7 @@ materialise ``X``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,12 +87,16 @@ OP = "conv2d"
 
 #: The NumPy path processes the batch in blocks whose im2col columns take about this many bytes
 #: (see "Cache blocking" above): about the L2 cache of one core.  On the 2-core AMD EPYC this was
-#: developed on (1 MiB L2 per core, 32 MiB L3) LeNet's layers at batch 64 and 256 ran fastest with
-#: 1 MiB blocks among 0.5, 1, 2 and 4 MiB, and 1.3-1.8x faster at batch 256 than unblocked.
+#: developed on (1 MiB L2 per core, 32 MiB L3), LeNet's first layer ran fastest with 1 MiB blocks
+#: among 0.5, 1, 2 and 4 MiB; at batch 256 blocking made the first layer ~1.8x and the second
+#: ~1.3x faster than one block (single-threaded timings on a shared, noisy machine).
 BLOCK_BYTES = 1024 * 1024
 #: ... but at least this many elements per inner loop of the copies (OW * images per block): NumPy
-#: pays a fixed cost per inner loop, which dominated with 16-image blocks of LeNet's second layer.
+#: pays a fixed cost per inner loop, which dominated with the 16-image blocks that 1 MiB gives
+#: LeNet's second layer (OW = 10); it now gets blocks of at least 52 images.
 MIN_RUN = 512
+#: Scratch buffers (see the module docstring) are kept between calls up to this size each.
+SCRATCH_MAX_BYTES = 8 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------------------- arguments
@@ -225,23 +236,47 @@ def _batch_blocks(geo: ConvGeometry, itemsize: int) -> list[slice]:
         return []
     per_image = geo.Kg * geo.G * geo.OH * geo.OW * itemsize
     n = BLOCK_BYTES // max(per_image, 1)
-    n = max(n, -(-MIN_RUN // geo.OW), 1)  # but inner loops (OW * n elements) of at least MIN_RUN
-    blocks = -(-geo.N // min(n, geo.N))  # ceil
-    n = -(-geo.N // blocks)  # equal-sized blocks: 256 images in blocks of <= 26 -> 10 x 26 - 4, not 9 x 26 + 22
-    return [slice(i, min(i + n, geo.N)) for i in range(0, geo.N, n)]
+    # ... but inner loops (OW * n elements) of at least MIN_RUN, as long as the columns still fit a
+    # scratch buffer (a larger, fresh array would cost page faults on every block).
+    n = max(n, min(-(-MIN_RUN // geo.OW), SCRATCH_MAX_BYTES // max(per_image, 1)), 1)
+    blocks = max(1, geo.N // n)
+    # Sizes differ by at most one and none is below n: 256 images with n = 52 -> 4 blocks of 64.
+    bounds = [i * geo.N // blocks for i in range(blocks + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _pad_chwn(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The zero-padded input in (C, H + PT + PB, W + PL + PR, N) layout (one copy of the input)."""
-    N, C, H, W = x.shape
-    if geo.PT == geo.PB == geo.PL == geo.PR == 0:
-        return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
-    xt = np.zeros((C, H + geo.PT + geo.PB, W + geo.PL + geo.PR, N), dtype=x.dtype)
+def _scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A C-contiguous array of ``shape`` for temporaries, reused across batch blocks and calls.
+
+    See "Scratch buffers" in the module docstring.  One buffer per ``slot`` name and thread (so two
+    threads never share one); it grows to the largest size asked for, up to SCRATCH_MAX_BYTES --
+    larger requests get a fresh array.  Its contents are garbage: callers overwrite (or fill) it.
+    """
+    size = int(np.prod(shape))
+    nbytes = size * np.dtype(dtype).itemsize
+    if nbytes > SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
+    buf = getattr(_scratch_buffers, slot, None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = np.empty(size, dtype)
+        setattr(_scratch_buffers, slot, buf)
+    return buf[:size].reshape(shape)
+
+
+_scratch_buffers = threading.local()
+
+
+def _pad_chwn(x: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
+    """The zero-padded input block in (C, H + PT + PB, W + PL + PR, n) layout (one copy of the block)."""
+    n, C, H, W = x.shape
+    xt = _scratch(slot, (C, H + geo.PT + geo.PB, W + geo.PL + geo.PR, n), x.dtype)
+    if geo.PT or geo.PB or geo.PL or geo.PR:
+        xt.fill(0)
     xt[:, geo.PT : geo.PT + H, geo.PL : geo.PL + W, :] = x.transpose(1, 2, 3, 0)
     return xt
 
 
-def _im2col(xt: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
     """Columns ``X`` (G, Kg, OH*OW*n) of a padded (C, Hp, Wp, n) block: one strided view, one copy.
 
     Entry ``[g, (c, i, j), (oh, ow, n)]`` is ``xt[g*Cg + c, oh*SH + i*DH, ow*SW + j*DW, n]``.
@@ -254,16 +289,19 @@ def _im2col(xt: np.ndarray, geo: ConvGeometry) -> np.ndarray:
         strides=(sc, geo.DH * sh, geo.DW * sw, geo.SH * sh, geo.SW * sw, sn),
         writeable=False,
     )
-    return np.ascontiguousarray(windows).reshape(geo.G, geo.Kg, geo.OH * geo.OW * n)
+    cols = _scratch(slot, windows.shape, xt.dtype)
+    np.copyto(cols, windows)
+    return cols.reshape(geo.G, geo.Kg, geo.OH * geo.OW * n)
 
 
 def _col2im(dcols: np.ndarray, geo: ConvGeometry, n: int) -> np.ndarray:
-    """Add the column gradient (G, Kg, OH*OW*n) back onto the padded input: (C, Hp, Wp, n).
+    """Add the column gradient (G, Kg, OH*OW*n) back onto the padded input block: (C, Hp, Wp, n).
 
     One strided slice per kernel offset (i, j): the (C, OH, OW, n) values of offset (i, j) were read
     from rows i*DH, i*DH + SH, ... and columns j*DW, j*DW + SW, ... of the padded input.
     """
-    dxt = np.zeros((geo.C, geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR, n), dtype=dcols.dtype)
+    dxt = _scratch("dxt", (geo.C, geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR, n), dcols.dtype)
+    dxt.fill(0)
     d = dcols.reshape(geo.C, geo.KH, geo.KW, geo.OH, geo.OW, n)
     rows, cols = geo.SH * (geo.OH - 1) + 1, geo.SW * (geo.OW - 1) + 1  # extent of one offset's slice
     for i in range(geo.KH):
@@ -279,11 +317,12 @@ def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo
     w3 = w.reshape(G, Og, Kg)  # (O, Cg, KH, KW) -> (G, Og, Kg); a view when w is contiguous
     out = np.empty((geo.N, geo.O, geo.OH, geo.OW), dtype=x.dtype)
     for blk in _batch_blocks(geo, x.itemsize):
-        cols = _im2col(_pad_chwn(x[blk], geo), geo)  # (G, Kg, P_blk)
-        y = np.matmul(w3, cols)  # (G, Og, P_blk): one BLAS call per group
+        n = blk.stop - blk.start
+        cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")  # (G, Kg, P_blk)
+        y = _scratch("y", (G, Og, cols.shape[-1]), x.dtype)
+        np.matmul(w3, cols, out=y)  # (G, Og, P_blk): one BLAS call per group
         if b is not None:
             y += b.reshape(G, Og, 1)
-        n = cols.shape[-1] // (geo.OH * geo.OW)
         out[blk] = y.reshape(geo.O, geo.OH, geo.OW, n).transpose(3, 0, 1, 2)
     return out
 
@@ -301,14 +340,17 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
     for blk in _batch_blocks(geo, gy.itemsize):
         n = blk.stop - blk.start
         # GY in the columns' order: (O, OH, OW, n) -> (G, Og, P_blk). One output-sized copy.
-        gyt = np.ascontiguousarray(gy[blk].transpose(1, 2, 3, 0)).reshape(G, Og, -1)
+        gyt = _scratch("gyt", (geo.O, geo.OH, geo.OW, n), gy.dtype)
+        np.copyto(gyt, gy[blk].transpose(1, 2, 3, 0))
+        gyt = gyt.reshape(G, Og, -1)
         if need_b:
             db += gyt.sum(axis=2).reshape(geo.O)
         if need_w:
-            cols = _im2col(_pad_chwn(x[blk], geo), geo)  # recomputed (see "Cache blocking")
+            cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")  # recomputed (see "Cache blocking")
             dw += np.matmul(gyt, cols.transpose(0, 2, 1))  # (G, Og, P) @ (G, P, Kg): X^T is a view
         if need_x:
-            dcols = np.matmul(w3.transpose(0, 2, 1), gyt)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
+            dcols = _scratch("dcols", (G, Kg, gyt.shape[-1]), gy.dtype)
+            np.matmul(w3.transpose(0, 2, 1), gyt, out=dcols)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
             dxt = _col2im(dcols, geo, n)
             dx[blk] = dxt[:, geo.PT : geo.PT + geo.H, geo.PL : geo.PL + geo.W].transpose(3, 0, 1, 2)
     return dx, (dw.reshape(geo.O, geo.Cg, geo.KH, geo.KW) if need_w else None), db

@@ -95,13 +95,15 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     w = data.draw(arrays(w_shape), label="weight")
     inputs = [x, w] + ([data.draw(arrays((w_shape[0],)), label="bias")] if has_bias else [])
     mg_fn, torch_fn = conv_fns(kwargs)
-    block = conv_module.BLOCK_BYTES
-    conv_module.BLOCK_BYTES = data.draw(st.sampled_from([1, 2000, block]), label="BLOCK_BYTES")
+    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN
+    # (1, 1): one image per block; (30000, 1): a few per block; the defaults: one block at these sizes.
+    blocking = data.draw(st.sampled_from([(1, 1), (30000, 1), defaults]), label="BLOCK_BYTES, MIN_RUN")
+    conv_module.BLOCK_BYTES, conv_module.MIN_RUN = blocking
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
-        conv_module.BLOCK_BYTES = block
+        conv_module.BLOCK_BYTES, conv_module.MIN_RUN = defaults
 
 
 # ----------------------------------------------------------------------------------- edge cases
@@ -305,3 +307,21 @@ def test_conv2d_bad_dtypes(kernels, monkeypatch, x, w, b, match):
 def test_conv2d_needs_tensors():
     with pytest.raises(TypeError, match="conv2d: weight must be a Tensor"):
         F.conv2d(_t((1, 2, 5, 5)), np.ones((3, 2, 3, 3), np.float32))
+
+
+def test_conv2d_numpy_results_outlive_scratch_buffers():
+    """The NumPy path reuses scratch buffers between calls: results must never be views of them."""
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 6, 6))
+    w = mg.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    with mg.use_kernels("numpy"):
+        a = mg.tensor(x1, requires_grad=True)
+        y1 = F.conv2d(a, w, padding=1)
+        y1.sum().backward()
+        y1_copy, da_copy, dw_copy = y1.numpy().copy(), a.grad.numpy().copy(), w.grad.numpy().copy()
+        y2 = F.conv2d(mg.tensor(x2, requires_grad=True), w, padding=1)
+        y2.sum().backward()  # reuses every scratch buffer
+    assert np.array_equal(y1.numpy(), y1_copy) and np.array_equal(a.grad.numpy(), da_copy)
+    assert not np.array_equal(w.grad.numpy(), dw_copy)  # accumulated, as in torch
+    ref = torch.nn.functional.conv2d(torch.tensor(x1), torch.tensor(w.numpy()), padding=1)
+    assert_close(y1_copy, ref.numpy(), np.float64, "first output after a second call")
