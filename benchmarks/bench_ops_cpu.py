@@ -7,6 +7,11 @@ pool 2 -> conv 16@5x5 -> pool 2 -> 400 -> 120 -> 84 -> 10), and one larger conv
 layer (32x64x56x56, 3x3).  Prints ms per forward+backward and the ratio
 minigrad / PyTorch (lower is better; the issue's target is <= 1.5 for conv2d,
 max_pool2d, softmax and cross_entropy at the LeNet shapes).
+
+Both libraries run with the same thread count (``--threads``; default PyTorch's).  On a
+2-core machine that is busy with anything else, two-thread pools of two libraries that
+alternate in one process steal each other's cores: measure on a quiet machine, or with
+``--threads 1``.
 """
 
 from __future__ import annotations
@@ -134,16 +139,21 @@ def large_cases():
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 64 only, no large shape, short samples")
+    parser.add_argument("--threads", type=int, default=None, help="threads for PyTorch and NumPy's BLAS alike")
     args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
     min_time = 0.02 if args.quick else 0.1
     all_cases = list(cases([64] if args.quick else [64, 256]))
     if not args.quick:
         all_cases += list(large_cases())
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; {threads} threads for PyTorch and for NumPy's BLAS")
     print("| op (forward + backward, float32) | minigrad ms | PyTorch ms | ratio |")
     print("|---|---|---|---|")
-    with mg.use_kernels("numpy"):
+    with mg.use_kernels("numpy"), threadpool_limits(limits=threads, user_api="blas"):
         for name, (mg_fn, torch_fn, arrays, ints) in all_cases:
             a, b = fwd_bwd_pair(mg_fn, torch_fn, arrays, ints)
             t_mg, t_torch = time_pair(a, b, min_time=min_time, samples=3 if args.quick else 7)
