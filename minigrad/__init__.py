@@ -16,7 +16,7 @@ from .backend import get_kernels, set_kernels, use_kernels
 from .errors import UserError
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor, bool_, float32, float64, int32, int64, uint8
+from .tensor import Tensor, bool_, float32, float64, int32, int64, sizes_arg, uint8
 
 __version__ = "0.1.0"
 
@@ -33,10 +33,6 @@ def _generator() -> np.random.Generator:
     return _rng
 
 
-def _shape(size) -> tuple[int, ...]:
-    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
-
-
 def tensor(data, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (lists, numbers, NumPy arrays)."""
     data = np.array(data, copy=True) if isinstance(data, np.ndarray) else data
@@ -44,11 +40,11 @@ def tensor(data, dtype=None, device: str | None = None, requires_grad: bool = Fa
 
 
 def zeros(*size, dtype=float32, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(size), dtype=dtype), requires_grad, device=device)
+    return Tensor(np.zeros(sizes_arg(size), dtype=dtype), requires_grad, device=device)
 
 
 def ones(*size, dtype=float32, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(size), dtype=dtype), requires_grad, device=device)
+    return Tensor(np.ones(sizes_arg(size), dtype=dtype), requires_grad, device=device)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -61,12 +57,12 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def randn(*size, dtype=float32, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples from minigrad's generator (see :func:`manual_seed`)."""
-    return Tensor(_rng.standard_normal(_shape(size)).astype(dtype), requires_grad, device=device)
+    return Tensor(_rng.standard_normal(sizes_arg(size)).astype(dtype), requires_grad, device=device)
 
 
 def rand(*size, dtype=float32, device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from minigrad's generator."""
-    return Tensor(_rng.random(_shape(size)).astype(dtype), requires_grad, device=device)
+    return Tensor(_rng.random(sizes_arg(size)).astype(dtype), requires_grad, device=device)
 
 
 def arange(start, end=None, step=1, dtype=None, device: str | None = None) -> Tensor:

@@ -471,7 +471,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape) -> Tensor:
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        shape = sizes_arg(shape)
         target = _infer_shape(shape, self.numel(), self.shape)
         return M.Reshape.apply(self, target)
 
@@ -486,7 +486,7 @@ class Tensor:
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
 
     def permute(self, *dims) -> Tensor:
-        dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        dims = sizes_arg(dims)
         if len(dims) != self.ndim or sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dimensions of {self.shape}")
         return M.Permute.apply(self, tuple(d % self.ndim for d in dims))
@@ -516,7 +516,7 @@ class Tensor:
         return self.reshape(self.shape[:d] + self.shape[d + 1 :])
 
     def expand(self, *shape) -> Tensor:
-        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        shape = sizes_arg(shape)
         lead = len(shape) - self.ndim
         target = tuple(n if n != -1 else self.shape[i - lead] for i, n in enumerate(shape))
         try:
@@ -568,6 +568,11 @@ class Tensor:
 
     def __int__(self) -> int:
         return int(self.item())
+
+
+def sizes_arg(args: tuple) -> tuple:
+    """Sizes given either way torch allows: ``f(2, 3)`` or ``f((2, 3))``."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
 def _infer_shape(shape: tuple, numel: int, old: tuple) -> tuple[int, ...]:
