@@ -79,6 +79,23 @@ ALLOW_TF32 = False
 
 # -------------------------------------------------------------------------------------- forward
 @triton.jit
+def _split_pixels(m0, M, PLANE, WIDTH, BLOCK: tl.constexpr):
+    """Flattened pixels ``m0 + [0, BLOCK)`` of an (N, rows, WIDTH) grid -> (mask, n, row, col).
+
+    ``m0`` is int64 (N * PLANE can pass 2^31); PLANE = rows * WIDTH.  An int64 division is a slow
+    subroutine call on a GPU, so it is done once, on the block's first pixel; each pixel then
+    counts from the start of image ``n0`` in int32 (a block may run into the next images).
+    ``mask`` is False for pixels past ``M`` (the last, partial block).
+    """
+    mask = tl.arange(0, BLOCK) < M - m0
+    n0 = m0 // PLANE
+    r = (m0 - n0 * PLANE).to(tl.int32) + tl.arange(0, BLOCK)
+    dn = r // PLANE
+    pix = r - dn * PLANE
+    return mask, n0 + dn, pix // WIDTH, pix % WIDTH
+
+
+@triton.jit
 def conv2d_fwd_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     H, W, OH, OW, M, Cg, Og, Kg, KH, KW,
@@ -111,19 +128,8 @@ def conv2d_fwd_kernel(
     pid_n = tl.program_id(1)
     grp = tl.program_id(2).to(tl.int64)
 
-    # Rows: output pixels m -> (n, oh, ow).  m and n are int64 (N*OH*OW can pass 2^31); the pixel
-    # inside an image, oh, ow and input rows/columns fit in int32.  An int64 division is a slow
-    # subroutine call on a GPU, so it is done once, on the block's first pixel m0; each row then
-    # counts from the start of image n0 in int32 (a block may run into the next images).
-    m0 = pid_m.to(tl.int64) * BLOCK_M
-    mask_m = tl.arange(0, BLOCK_M) < M - m0
-    n0 = m0 // (OH * OW)
-    r = (m0 - n0 * (OH * OW)).to(tl.int32) + tl.arange(0, BLOCK_M)
-    dn = r // (OH * OW)
-    pix = r - dn * (OH * OW)
-    n = n0 + dn
-    oh = pix // OW
-    ow = pix % OW
+    # Rows: output pixels m -> (n, oh, ow); n is int64, oh and ow int32 (see _split_pixels).
+    mask_m, n, oh, ow = _split_pixels(pid_m.to(tl.int64) * BLOCK_M, M, OH * OW, OW, BLOCK_M)
     ih0 = oh * SH - PT  # top-left corner of each pixel's window in the (unpadded) input; may be < 0
     iw0 = ow * SW - PL
     # Address of that corner in channel 0 of the group (int64; only a valid address once the
@@ -203,16 +209,8 @@ def conv2d_bwd_input_kernel(
     pid_n = tl.program_id(1)
     grp = tl.program_id(2).to(tl.int64)
 
-    # Rows: input pixels m -> (n, h, w); one int64 division per program, as in conv2d_fwd_kernel.
-    m0 = pid_m.to(tl.int64) * BLOCK_M
-    mask_m = tl.arange(0, BLOCK_M) < M - m0
-    n0 = m0 // (H * W)
-    r = (m0 - n0 * (H * W)).to(tl.int32) + tl.arange(0, BLOCK_M)
-    dn = r // (H * W)
-    pix = r - dn * (H * W)
-    n = n0 + dn
-    h_in = pix // W
-    w_in = pix % W
+    # Rows: input pixels m -> (n, h, w), as in conv2d_fwd_kernel.
+    mask_m, n, h_in, w_in = _split_pixels(pid_m.to(tl.int64) * BLOCK_M, M, H * W, W, BLOCK_M)
     hp = h_in + PT  # row / column in the padded input
     wp = w_in + PL
     gy_rows = n * sgn + (grp * Og) * sgc  # (BLOCK_M,) int64 offsets of gy[n, g*Og, 0, 0]
@@ -305,7 +303,7 @@ def conv2d_bwd_weight_kernel(
     db_acc = tl.zeros((BLOCK_M,), dtype=dw_ptr.dtype.element_ty)
     # This program's pixels start at p_start = image n0, pixel pix0 of that image.  One int64
     # division here; the loop then advances (n0, pix0) by BLOCK_K pixels with int32 arithmetic
-    # (see conv2d_fwd_kernel on why).
+    # (see _split_pixels on why).
     p_start = split * P_PER_SPLIT
     n0 = p_start // (OH * OW)
     pix0 = (p_start - n0 * (OH * OW)).to(tl.int32)
