@@ -4,6 +4,16 @@ Timing done right on a noisy machine: warm up first (first calls allocate and
 fill caches), time many iterations per sample, take several samples, and report
 the *median*.  minigrad and PyTorch are measured alternately, sample by sample, in
 the same process, so both see the same machine load; only their ratio is a claim.
+
+Alternating has a trap of its own: a library's idle worker threads do not sleep at
+once.  After each call, OpenBLAS's workers (NumPy's BLAS) busy-wait for about 2**28
+cycles (~0.1 s) in case another call comes.  On a 2-core machine, a PyTorch sample
+that starts right after a minigrad sample therefore shares its cores with spinning
+OpenBLAS threads: measured here, PyTorch's conv2d forward + backward at LeNet's
+second layer took 7.1 ms that way and 2.3 ms alone, which made minigrad look 3x better
+than it is.  So ``time_pair`` pauses (``pause`` seconds, default 0.3) before every
+sample, long enough for the other library's threads to go to sleep, then makes one
+untimed call, so that its own threads are awake and its data back in the caches.
 """
 
 from __future__ import annotations
@@ -31,13 +41,18 @@ def machine() -> str:
     )
 
 
-def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7) -> tuple[float, float]:
-    """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately."""
+def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3) -> tuple[float, float]:
+    """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately.
+
+    ``pause``: seconds of sleep before each sample, so that the thread pool of whichever
+    function ran last stops spinning first (see the module docstring).
+    """
     for fn in (fn_a, fn_b):
         fn()
         fn()
     iters = []
     for fn in (fn_a, fn_b):  # calls per sample so that one sample lasts about min_time
+        time.sleep(pause)
         start, n = time.perf_counter(), 0
         while time.perf_counter() - start < min_time:
             fn()
@@ -46,6 +61,8 @@ def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7) -> tuple[flo
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(samples):
         for i, fn in enumerate((fn_a, fn_b)):
+            time.sleep(pause)
+            fn()  # untimed: wakes this library's own thread pool and refills the caches
             start = time.perf_counter()
             for _ in range(iters[i]):
                 fn()

