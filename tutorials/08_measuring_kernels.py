@@ -133,6 +133,15 @@ savefig(fig, "08_timing_noise")
 # sample so that both see the same machine load: whatever slowed one sample down slowed the
 # neighbouring sample of the other one too.  On a noisy machine, trust the *ratio* of the two
 # medians more than either number.
+#
+# Alternating has a trap, which this project fell into before measuring its way out: a library's
+# worker threads keep **spinning** after a call.  OpenBLAS (NumPy's matmul) lets its idle threads
+# busy-wait for about 0.1 s in case another call comes, so a PyTorch sample that starts right
+# after a NumPy sample shares this 2-core machine with two spinning threads.  PyTorch's conv2d
+# at LeNet's second layer measured 7.1 ms that way and 2.3 ms alone, so minigrad's ratio for it
+# looked 3x better than it was.  So `time_pair` sleeps (`pause`, 0.3 s) before each sample and
+# then makes one untimed call (to wake its *own* threads) before timing.  A comparison you cannot
+# explain is a measurement to check, not a result to publish.
 
 # %%
 min_time, samples = (0.01, 3) if QUICK else (0.02, 7)
@@ -628,7 +637,8 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 # ## What to remember
 #
 # * Time with **warm-up, many iterations, several samples, the median**; alternate the things you
-#   compare; name the machine.  On a GPU, **synchronise** or use events; `do_bench` returns the
+#   compare, with a pause between them so one library's spinning threads don't slow the other;
+#   name the machine.  On a GPU, **synchronise** or use events; `do_bench` returns the
 #   mean unless asked otherwise and measures a cold L2.
 # * The **interpreter's** time counts Python work per program: good for correctness, meaningless
 #   for speed.
