@@ -41,9 +41,13 @@ def machine() -> str:
     )
 
 
-def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3) -> tuple[float, float]:
-    """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately.
+def time_pair_samples(
+    fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3
+) -> tuple[list[float], list[float]]:
+    """Seconds per call of ``fn_a`` and ``fn_b``, one value per sample, measured alternately.
 
+    Sample i of ``fn_a`` and sample i of ``fn_b`` ran back to back, so their ratio is a fair
+    comparison under whatever load the machine had at that moment (see :func:`ratio_range`).
     ``pause``: seconds of sleep before each sample, so that the thread pool of whichever
     function ran last stops spinning first (see the module docstring).
     """
@@ -67,4 +71,20 @@ def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float
             for _ in range(iters[i]):
                 fn()
             times[i].append((time.perf_counter() - start) / iters[i])
-    return statistics.median(times[0]), statistics.median(times[1])
+    return times
+
+
+def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3) -> tuple[float, float]:
+    """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately (:func:`time_pair_samples`)."""
+    times_a, times_b = time_pair_samples(fn_a, fn_b, min_time, samples, pause)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+def ratio_range(times_a: list[float], times_b: list[float]) -> str:
+    """The lowest and highest per-sample ratio a/b, as "lo-hi": how far one run's ratio can be trusted.
+
+    On this shared machine a single ratio moves by 10-30% from run to run; printing the spread
+    next to the median keeps a table from claiming more precision than it has.
+    """
+    ratios = [a / b for a, b in zip(times_a, times_b)]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"

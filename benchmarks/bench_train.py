@@ -1,6 +1,6 @@
 """One LeNet-5 training step, minigrad's NumPy path vs PyTorch on the CPU, side by side.
 
-    python benchmarks/bench_train.py [--threads N] [--profile]
+    python benchmarks/bench_train.py [--threads N] [--profile] [--quick]
 
 A step is forward, cross-entropy, backward and an SGD-with-momentum update, on
 the same model (same initial weights, loaded through ``load_state_dict``) and the
@@ -17,6 +17,7 @@ import argparse
 import cProfile
 import pathlib
 import pstats
+import statistics
 import sys
 
 import numpy as np
@@ -27,7 +28,7 @@ from torch.nn import functional as TF
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _timing import machine, time_pair  # noqa: E402
+from _timing import machine, ratio_range, time_pair_samples  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -79,6 +80,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="threads for both libraries")
     parser.add_argument("--profile", action="store_true", help="profile minigrad's step at batch 64")
+    parser.add_argument("--quick", action="store_true", help="batch 64 only, short samples (a smoke run)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -87,12 +89,15 @@ def main(argv=None) -> int:
     with threadpool_limits(limits=threads, user_api="blas"), mg.use_kernels("numpy"):
         print(f"machine: {machine()}")
         print(f"threads: {threads} for PyTorch and for NumPy's BLAS")
-        print("| LeNet-5 training step (float32, SGD momentum) | minigrad ms | PyTorch ms | ratio |")
-        print("|---|---|---|---|")
-        for batch in (64, 256):
+        print("| LeNet-5 training step (float32, SGD momentum) | minigrad ms | PyTorch ms | ratio | ratio range |")
+        print("|---|---|---|---|---|")
+        for batch in (64,) if args.quick else (64, 256):
             mg_step, torch_step = steps(batch)
-            t_mg, t_torch = time_pair(mg_step, torch_step, min_time=0.3, samples=7)
-            print(f"| batch {batch} | {t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f} |", flush=True)
+            min_time, samples = (0.05, 3) if args.quick else (0.3, 7)
+            s_mg, s_torch = time_pair_samples(mg_step, torch_step, min_time=min_time, samples=samples)
+            t_mg, t_torch = statistics.median(s_mg), statistics.median(s_torch)
+            row = f"| batch {batch} | {t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f}"
+            print(f"{row} | {ratio_range(s_mg, s_torch)} |", flush=True)
         if args.profile:
             mg_step, _ = steps(64)
             with cProfile.Profile() as prof:

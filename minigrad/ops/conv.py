@@ -75,6 +75,7 @@ materialise ``X``.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -252,7 +253,7 @@ def _scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     threads never share one); it grows to the largest size asked for, up to SCRATCH_MAX_BYTES --
     larger requests get a fresh array.  Its contents are garbage: callers overwrite (or fill) it.
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     nbytes = size * np.dtype(dtype).itemsize
     if nbytes > SCRATCH_MAX_BYTES:
         return np.empty(shape, dtype)
