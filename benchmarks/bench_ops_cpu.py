@@ -8,10 +8,11 @@ layer (32x64x56x56, 3x3).  Prints ms per forward+backward and the ratio
 minigrad / PyTorch (lower is better; the issue's target is <= 1.5 for conv2d,
 max_pool2d, softmax and cross_entropy at the LeNet shapes).
 
-Both libraries run with the same thread count (``--threads``; default PyTorch's).  On a
-2-core machine that is busy with anything else, two-thread pools of two libraries that
-alternate in one process steal each other's cores: measure on a quiet machine, or with
-``--threads 1``.
+Both libraries run with the same thread count (``--threads``; default PyTorch's).  They
+alternate sample by sample in one process, with a pause before each sample so that one
+library's idle-but-spinning worker threads do not slow the other (``_timing.py`` explains
+what that pause fixed).  The last column is the spread of the per-sample ratios: on a
+shared machine, read the ratio as that range rather than as two decimals.
 """
 
 from __future__ import annotations
