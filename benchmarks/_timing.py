@@ -6,10 +6,11 @@ the *median*.  minigrad and PyTorch are measured alternately, sample by sample, 
 the same process, so both see the same machine load; only their ratio is a claim.
 
 Alternating has a trap of its own: a library's idle worker threads do not sleep at
-once.  After each call, OpenBLAS's workers (NumPy's BLAS) busy-wait for about 2**28
-cycles (~0.1 s) in case another call comes.  On a 2-core machine, a PyTorch sample
-that starts right after a minigrad sample therefore shares its cores with spinning
-OpenBLAS threads: measured here, PyTorch's conv2d forward + backward at LeNet's
+once.  After each call, OpenBLAS's workers (NumPy's BLAS) busy-wait in case another
+call comes, until OpenBLAS's thread timeout runs out (here a 0.05 s pause was not
+enough, 0.3 s was; ``OPENBLAS_THREAD_TIMEOUT=4`` removed the effect).  On a 2-core
+machine, a PyTorch sample that starts right after a minigrad sample therefore shares
+its cores with spinning OpenBLAS threads: measured here, PyTorch's conv2d forward + backward at LeNet's
 second layer took 7.1 ms that way and 2.3 ms alone, which made minigrad look 3x better
 than it is.  So ``time_pair`` pauses (``pause`` seconds, default 0.3) before every
 sample, long enough for the other library's threads to go to sleep, then makes one

@@ -136,12 +136,12 @@ savefig(fig, "08_timing_noise")
 #
 # Alternating has a trap, which this project fell into before measuring its way out: a library's
 # worker threads keep **spinning** after a call.  OpenBLAS (NumPy's matmul) lets its idle threads
-# busy-wait for about 0.1 s in case another call comes, so a PyTorch sample that starts right
-# after a NumPy sample shares this 2-core machine with two spinning threads.  PyTorch's conv2d
-# at LeNet's second layer measured 7.1 ms that way and 2.3 ms alone, so minigrad's ratio for it
-# looked 3x better than it was.  So `time_pair` sleeps (`pause`, 0.3 s) before each sample and
-# then makes one untimed call (to wake its *own* threads) before timing.  A comparison you cannot
-# explain is a measurement to check, not a result to publish.
+# busy-wait for a while (here: more than 0.05 s) in case another call comes, so a PyTorch sample
+# that starts right after a NumPy sample shares this 2-core machine with two spinning threads.
+# PyTorch's conv2d at LeNet's second layer measured 7.1 ms that way and 2.3 ms alone, so
+# minigrad's ratio for it looked 3x better than it was.  So `time_pair` sleeps (`pause`, 0.3 s)
+# before each sample and then makes one untimed call (to wake its *own* threads) before timing.
+# A comparison you cannot explain is a measurement to check, not a result to publish.
 
 # %%
 min_time, samples = (0.01, 3) if QUICK else (0.02, 7)
