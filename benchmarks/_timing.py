@@ -77,8 +77,16 @@ def time_pair_samples(
 
 def time_pair(fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3) -> tuple[float, float]:
     """Median seconds per call of ``fn_a`` and ``fn_b``, measured alternately (:func:`time_pair_samples`)."""
+    t_a, t_b, _ = time_pair_with_range(fn_a, fn_b, min_time, samples, pause)
+    return t_a, t_b
+
+
+def time_pair_with_range(
+    fn_a, fn_b, min_time: float = 0.05, samples: int = 7, pause: float = 0.3
+) -> tuple[float, float, str]:
+    """Median seconds per call of ``fn_a`` and ``fn_b``, and :func:`ratio_range` of the same samples."""
     times_a, times_b = time_pair_samples(fn_a, fn_b, min_time, samples, pause)
-    return statistics.median(times_a), statistics.median(times_b)
+    return statistics.median(times_a), statistics.median(times_b), ratio_range(times_a, times_b)
 
 
 def ratio_range(times_a: list[float], times_b: list[float]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
 import sys
 
 import numpy as np
@@ -29,7 +28,7 @@ import torch.nn.functional as TF
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _timing import machine, ratio_range, time_pair_samples  # noqa: E402
+from _timing import machine, time_pair_with_range  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -158,9 +157,7 @@ def main(argv=None) -> int:
     with mg.use_kernels("numpy"), threadpool_limits(limits=threads, user_api="blas"):
         for name, (mg_fn, torch_fn, arrays, ints) in all_cases:
             a, b = fwd_bwd_pair(mg_fn, torch_fn, arrays, ints)
-            s_mg, s_torch = time_pair_samples(a, b, min_time=min_time, samples=3 if args.quick else 7)
-            t_mg, t_torch = statistics.median(s_mg), statistics.median(s_torch)
-            spread = ratio_range(s_mg, s_torch)
+            t_mg, t_torch, spread = time_pair_with_range(a, b, min_time=min_time, samples=3 if args.quick else 7)
             print(f"| {name} | {t_mg * 1e3:.3f} | {t_torch * 1e3:.3f} | {t_mg / t_torch:.2f} | {spread} |", flush=True)
     return 0
 

@@ -17,7 +17,6 @@ import argparse
 import cProfile
 import pathlib
 import pstats
-import statistics
 import sys
 
 import numpy as np
@@ -28,7 +27,7 @@ from torch.nn import functional as TF
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _timing import machine, ratio_range, time_pair_samples  # noqa: E402
+from _timing import machine, time_pair_with_range  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -94,10 +93,11 @@ def main(argv=None) -> int:
         for batch in (64,) if args.quick else (64, 256):
             mg_step, torch_step = steps(batch)
             min_time, samples = (0.05, 3) if args.quick else (0.3, 7)
-            s_mg, s_torch = time_pair_samples(mg_step, torch_step, min_time=min_time, samples=samples)
-            t_mg, t_torch = statistics.median(s_mg), statistics.median(s_torch)
-            row = f"| batch {batch} | {t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f}"
-            print(f"{row} | {ratio_range(s_mg, s_torch)} |", flush=True)
+            t_mg, t_torch, spread = time_pair_with_range(mg_step, torch_step, min_time=min_time, samples=samples)
+            print(
+                f"| batch {batch} | {t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f} | {spread} |",
+                flush=True,
+            )
         if args.profile:
             mg_step, _ = steps(64)
             with cProfile.Profile() as prof:
