@@ -69,7 +69,12 @@ The NumPy path
   in buffers that are reused across blocks and across calls (:func:`_scratch`, one set per
   thread).  A fresh large NumPy array comes from the operating system as untouched pages, and the
   first write to each 4 KiB page is a page fault: allocating the temporaries anew for every block
-  made LeNet's first layer at batch 64 take ~10 ms instead of ~6 ms here.
+  made LeNet's first layer at batch 64 take ~10 ms instead of ~6 ms here.  Backward writes the
+  columns' gradient into the *same* buffer as the columns (they are dead once ``d W`` is
+  computed): one buffer instead of two keeps the working set inside the cache that this machine
+  really gives a process (copies ran at ~50 GB/s up to 4 MB and ~12 GB/s from 8 MB on).  Measured
+  for LeNet's second layer (forward + backward, 2 threads, best of 9 interleaved samples): 2.6 ms
+  against 3.1 ms at batch 64, 11.8 against 12.8 ms at batch 256; no change for the first layer.
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
@@ -366,7 +371,9 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
             cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")  # recomputed (see "Cache blocking")
             dw += np.matmul(gyt, cols.transpose(0, 2, 1))  # (G, Og, P) @ (G, P, Kg): X^T is a view
         if need_x:
-            dcols = _scratch("dcols", (G, Kg, gyt.shape[-1]), gy.dtype)
+            # Into the columns' buffer: X is not needed once d W is computed, and one buffer instead
+            # of two keeps the block's working set in cache (see "Scratch buffers").
+            dcols = _scratch("cols", (G, Kg, gyt.shape[-1]), gy.dtype)
             np.matmul(w3.transpose(0, 2, 1), gyt, out=dcols)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
             dxt = _col2im(dcols, geo, n)
             dx[blk] = dxt[:, geo.PT : geo.PT + geo.H, geo.PL : geo.PL + geo.W].transpose(3, 0, 1, 2)
