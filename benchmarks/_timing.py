@@ -15,13 +15,36 @@ second layer took 7.1 ms that way and 2.3 ms alone, which made minigrad look 3x 
 than it is.  So ``time_pair`` pauses (``pause`` seconds, default 0.3) before every
 sample, long enough for the other library's threads to go to sleep, then makes one
 untimed call, so that its own threads are awake and its data back in the caches.
+
+A third trap is the memory allocator.  glibc's ``malloc`` hands freed memory back to
+the operating system once the free space at the top of its heap passes a threshold
+(by default about twice the largest block freed so far), and serves large blocks
+straight from ``mmap``.  Memory handed back comes back as untouched pages, and the
+first write to each 4 KiB page is a *page fault*, a few microseconds on this virtual
+machine.  At batch 256 a LeNet training step frees and re-allocates tens of MB, and
+both libraries paid for it: measured here, 2,923 page faults per minigrad step and
+4,219-4,516 per PyTorch step, about a quarter of each step's time; conv2d's second
+layer took 1.3-1.5x longer through minigrad's Tensor API than its bare NumPy functions, for
+the same reason.  How many faults a call takes depends on what the heap went through
+before (which cases ran earlier), so the numbers at batch 256 did not reproduce.
+:func:`keep_freed_memory` sets glibc's thresholds so that freed memory stays in the
+process (both libraries share the process, so both benefit), and
+:func:`page_faults_per_call` shows in every table row that it worked.  What is left
+is the libraries' own work.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import platform
 import statistics
 import time
+
+try:
+    import resource  # Unix only: page-fault counts
+except ImportError:  # pragma: no cover - Windows
+    resource = None
 
 
 def machine() -> str:
@@ -97,3 +120,38 @@ def ratio_range(times_a: list[float], times_b: list[float]) -> str:
     """
     ratios = [a / b for a, b in zip(times_a, times_b)]
     return f"{min(ratios):.2f}-{max(ratios):.2f}"
+
+
+# mallopt() parameters, from glibc's <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory() -> str:
+    """Keep memory that ``free`` releases inside the process, instead of returning it to the OS.
+
+    Sets glibc's trim threshold to 1 GiB and its mmap threshold to 256 MiB (see the module
+    docstring for why); the process's memory use then stays at its peak.  For benchmarks only:
+    a library should not change its users' allocator.  Returns a line for the benchmark's
+    header saying what was done.
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return "malloc: left as it is (no glibc mallopt here; page faults count in both libraries' times)"
+    ok = mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1 and mallopt(_M_MMAP_THRESHOLD, 256 << 20) == 1
+    if not ok:
+        return "malloc: left as it is (mallopt refused; page faults count in both libraries' times)"
+    return "malloc: glibc keeps freed memory (trim threshold 1 GiB, mmap threshold 256 MiB)"
+
+
+def page_faults_per_call(fn, calls: int = 5) -> float:
+    """Minor page faults (first touches of fresh memory) per call of ``fn``, after two warm-up calls."""
+    if resource is None:  # pragma: no cover - Windows
+        return float("nan")
+    fn()
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls

@@ -11,8 +11,11 @@ max_pool2d, softmax and cross_entropy at the LeNet shapes).
 Both libraries run with the same thread count (``--threads``; default PyTorch's).  They
 alternate sample by sample in one process, with a pause before each sample so that one
 library's idle-but-spinning worker threads do not slow the other (``_timing.py`` explains
-what that pause fixed).  The last column is the spread of the per-sample ratios: on a
-shared machine, read the ratio as that range rather than as two decimals.
+what that pause fixed).  The "ratio range" column is the spread of the per-sample ratios: on a
+shared machine, read the ratio as that range rather than as two decimals.  glibc is told to keep
+freed memory (``--default-malloc`` leaves it alone): otherwise page faults on re-allocated memory
+take a quarter of both libraries' time at batch 256, by an amount that depends on what ran before
+(``_timing.py`` explains).  The last column counts page faults per call, to show they are gone.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import torch.nn.functional as TF
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _timing import machine, time_pair_with_range  # noqa: E402
+from _timing import keep_freed_memory, machine, page_faults_per_call, time_pair_with_range  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -141,6 +144,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="batch 64 only, no large shape, short samples")
     parser.add_argument("--threads", type=int, default=None, help="threads for PyTorch and NumPy's BLAS alike")
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc alone (page faults count)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -152,13 +156,21 @@ def main(argv=None) -> int:
         all_cases += list(large_cases())
 
     print(f"machine: {machine()}; {threads} threads for PyTorch and for NumPy's BLAS")
-    print("| op (forward + backward, float32) | minigrad ms | PyTorch ms | ratio | ratio range over samples |")
-    print("|---|---|---|---|---|")
+    print(keep_freed_memory() if not args.default_malloc else "malloc: left as it is (page faults count)")
+    print(
+        "| op (forward + backward, float32) | minigrad ms | PyTorch ms | ratio | ratio range over samples "
+        "| page faults per call (minigrad / PyTorch) |"
+    )
+    print("|---|---|---|---|---|---|")
     with mg.use_kernels("numpy"), threadpool_limits(limits=threads, user_api="blas"):
         for name, (mg_fn, torch_fn, arrays, ints) in all_cases:
             a, b = fwd_bwd_pair(mg_fn, torch_fn, arrays, ints)
             t_mg, t_torch, spread = time_pair_with_range(a, b, min_time=min_time, samples=3 if args.quick else 7)
-            print(f"| {name} | {t_mg * 1e3:.3f} | {t_torch * 1e3:.3f} | {t_mg / t_torch:.2f} | {spread} |", flush=True)
+            faults = f"{page_faults_per_call(a):.0f} / {page_faults_per_call(b):.0f}"
+            print(
+                f"| {name} | {t_mg * 1e3:.3f} | {t_torch * 1e3:.3f} | {t_mg / t_torch:.2f} | {spread} | {faults} |",
+                flush=True,
+            )
     return 0
 
 

@@ -8,7 +8,9 @@ same random batch of 1x28x28 images, at batch 64 and 256.  The issue's target:
 minigrad <= 1.3x PyTorch's time.  ``--profile`` prints where minigrad's time goes.
 
 Both libraries use the same number of threads (``--threads``, default: PyTorch's
-default); NumPy's BLAS is limited with threadpoolctl.
+default); NumPy's BLAS is limited with threadpoolctl.  glibc is told to keep freed memory
+(``--default-malloc`` leaves it alone; ``_timing.py`` explains why page faults would otherwise take
+a quarter of both libraries' step at batch 256); the last column shows the faults left per step.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from torch.nn import functional as TF
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _timing import machine, time_pair_with_range  # noqa: E402
+from _timing import keep_freed_memory, machine, page_faults_per_call, time_pair_with_range  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -80,6 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="threads for both libraries")
     parser.add_argument("--profile", action="store_true", help="profile minigrad's step at batch 64")
     parser.add_argument("--quick", action="store_true", help="batch 64 only, short samples (a smoke run)")
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc alone (page faults count)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -88,16 +91,19 @@ def main(argv=None) -> int:
     with threadpool_limits(limits=threads, user_api="blas"), mg.use_kernels("numpy"):
         print(f"machine: {machine()}")
         print(f"threads: {threads} for PyTorch and for NumPy's BLAS")
-        print("| LeNet-5 training step (float32, SGD momentum) | minigrad ms | PyTorch ms | ratio | ratio range |")
-        print("|---|---|---|---|---|")
+        print(keep_freed_memory() if not args.default_malloc else "malloc: left as it is (page faults count)")
+        print(
+            "| LeNet-5 training step (float32, SGD momentum) | minigrad ms | PyTorch ms | ratio | ratio range "
+            "| page faults per step (minigrad / PyTorch) |"
+        )
+        print("|---|---|---|---|---|---|")
         for batch in (64,) if args.quick else (64, 256):
             mg_step, torch_step = steps(batch)
             min_time, samples = (0.05, 3) if args.quick else (0.3, 7)
             t_mg, t_torch, spread = time_pair_with_range(mg_step, torch_step, min_time=min_time, samples=samples)
-            print(
-                f"| batch {batch} | {t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f} | {spread} |",
-                flush=True,
-            )
+            faults = f"{page_faults_per_call(mg_step):.0f} / {page_faults_per_call(torch_step):.0f}"
+            times = f"{t_mg * 1e3:.2f} | {t_torch * 1e3:.2f} | {t_mg / t_torch:.2f}"
+            print(f"| batch {batch} | {times} | {spread} | {faults} |", flush=True)
         if args.profile:
             mg_step, _ = steps(64)
             with cProfile.Profile() as prof:

@@ -35,9 +35,10 @@ def test_benchmark_script_prints_a_table(script, expected_rows):
     assert result.returncode == 0, result.stderr
     rows = table_rows(result.stdout)
     assert len(rows) == expected_rows, result.stdout
-    for name, t_mg, t_torch, ratio, spread in rows:
+    for name, t_mg, t_torch, ratio, spread, faults in rows:
         assert float(t_mg) > 0 and float(t_torch) > 0, name
         # the printed times are rounded (3 decimals of ms for sub-0.1 ms ops): a few percent of slack
         assert float(ratio) == pytest.approx(float(t_mg) / float(t_torch), rel=0.05, abs=0.01), name
         lo, hi = (float(v) for v in spread.split("-"))
         assert lo <= hi, name
+        assert all(float(f) >= 0 for f in faults.split(" / ")), name
