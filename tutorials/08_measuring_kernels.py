@@ -49,6 +49,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
     os.environ.setdefault(_var, "1")
 
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -487,6 +488,76 @@ savefig(fig, "08_cpu_vs_torch")
 # Read the ratios, not the absolute numbers, and only on the machine printed at the top.  For
 # the full table at LeNet's shapes, run `python benchmarks/bench_ops_cpu.py`.
 #
+# ### Memory has costs that a small benchmark hides
+#
+# Two of them cost this project wrong conclusions before it measured them.
+#
+# **Fresh memory costs a page fault per 4 KiB page.**  The operating system hands a process
+# memory lazily: a newly mapped page is only really provided on its first write, and that first
+# write traps into the kernel (a *minor page fault*).  Python can count them:
+# `resource.getrusage(...).ru_minflt`.  Below, the same 40 MB are written twice: once into a
+# fresh array each call (glibc's `malloc` takes blocks this large straight from the OS and gives
+# them back on `free`), once into an array allocated once and reused.
+
+
+# %%
+def minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+n_floats = 10_000_000  # 40 MB of float32
+kept = np.empty(n_floats, np.float32)
+for label, write in (
+    ("fresh array every call", lambda: np.ones(n_floats, np.float32)),
+    ("one array, reused", lambda: kept.fill(1.0)),
+):
+    write()  # warm-up
+    f0, t0 = minor_faults(), time.perf_counter()
+    for _ in range(5):
+        write()
+    per_call_ms, faults = (time.perf_counter() - t0) / 5 * 1e3, (minor_faults() - f0) / 5
+    print(f"{label:>24}: {per_call_ms:6.2f} ms, {faults:6.0f} page faults per call")
+
+# %% [markdown]
+# The bytes written are the same; the fresh array also pays for its page faults, in which the
+# operating system finds and zeroes every new page.  (Fewer faults than 40 MB / 4 KiB appear where
+# Linux backs large arrays with 2 MiB "huge" pages, as NumPy asks it to; each fault then zeroes
+# more.)  On this project's machine: 9.2 ms against 3.8 ms.  This is why minigrad's conv2d keeps
+# its temporaries in reused scratch buffers (`_scratch` in `minigrad/ops/conv.py`).
+#
+# It also bit the benchmarks: glibc gives freed memory back to the OS once enough of it piles up
+# at the top of its heap, so at batch 256, where a LeNet step frees and re-allocates tens of MB,
+# *both* libraries paid thousands of faults per step (here about a quarter of the step), in
+# amounts that depended on what had run before in the process.  The benchmark scripts now ask
+# glibc to keep freed memory (`_timing.keep_freed_memory`) and print the faults per call next to
+# every time.
+#
+# **A part timed alone runs from a warm cache.**  The same copy runs at very different speeds
+# depending on whether its data fits in the caches:
+
+# %%
+for mb in (1, 4, 32) if QUICK else (0.5, 1, 2, 4, 8, 16, 32):
+    src = np.ones(int(mb * 2**20) // 4, np.float32)
+    dst = np.empty_like(src)
+    reps = max(3, int(64 / mb))
+    np.copyto(dst, src)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        np.copyto(dst, src)
+    seconds = (time.perf_counter() - t0) / reps
+    print(f"copy {mb:>4} MB: {2 * src.nbytes / seconds / 1e9:5.1f} GB/s (bytes read + written per second)")
+
+# %% [markdown]
+# On this project's machine the copy ran at ~50 GB/s up to 4 MB and ~10-14 GB/s from 8 MB on:
+# the caches a process really gets were far smaller than the 32 MB L3 that `lscpu` reports (it is
+# shared with other virtual machines).  So timing each step of an algorithm alone, in a loop,
+# measures it with its data in cache, and the sum of the parts can be half of the whole.  For
+# conv2d's backward at LeNet's second layer (batch 64) the parts summed to 1.7 ms alone and the
+# whole took 3.2 ms: its im2col columns and their gradient, 3.8 MB each, did not fit together.
+# Writing the gradient into the columns' buffer (the columns are dead by then) made forward +
+# backward ~25% faster at batch 64 and ~10% at batch 256.  Measure the whole, in the order it
+# really runs, before believing a sum of parts.
+#
 # ## 5. What the GPU compiler makes of a kernel, without a GPU
 #
 # The interpreter can tell you a kernel is *correct*; it cannot tell you what it costs on
@@ -642,6 +713,8 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 #   mean unless asked otherwise and measures a cold L2.
 # * The **interpreter's** time counts Python work per program: good for correctness, meaningless
 #   for speed.
+# * **Memory is not free to touch**: fresh memory costs a page fault per 4 KiB page (count them
+#   with `ru_minflt`), and a part timed alone runs from a warm cache; time the whole.
 # * **Arithmetic intensity** (flops per byte) puts a kernel on the **roofline**: below the corner
 #   it is memory-bound (fuse, reuse, move fewer bytes), above it compute-bound.  Count bytes
 #   honestly, ideally by letting the kernel count them.
