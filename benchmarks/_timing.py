@@ -22,8 +22,8 @@ the operating system once the free space at the top of its heap passes a thresho
 straight from ``mmap``.  Memory handed back comes back as untouched pages, and the
 first write to each 4 KiB page is a *page fault*, a few microseconds on this virtual
 machine.  At batch 256 a LeNet training step frees and re-allocates tens of MB, and
-both libraries paid for it: measured here, 2,923 page faults per minigrad step and
-4,219-4,516 per PyTorch step, about a quarter of each step's time; conv2d's second
+both libraries paid for it: measured here, 1,452-2,923 page faults per minigrad step
+and 3,190-4,516 per PyTorch step, about a quarter of each step's time; conv2d's second
 layer took 1.3-1.5x longer through minigrad's Tensor API than its bare NumPy functions, for
 the same reason.  How many faults a call takes depends on what the heap went through
 before (which cases ran earlier), so the numbers at batch 256 did not reproduce.
