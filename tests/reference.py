@@ -72,7 +72,12 @@ def check_against_torch(mg_fn, torch_fn, inputs, dtype, kernels: str, seed: int 
         if a.dtype.kind == "f":
             a = a.astype(dtype)  # keep the layout: non-contiguous arrays stay non-contiguous on the NumPy path
             mg_in.append(mg.Tensor(a, requires_grad=grad, device=device) if device != "cpu" else _leaf(a, grad))
-            torch_in.append(torch.tensor(a.astype(np.float64), requires_grad=grad))
+            # PyTorch gets a C-contiguous float64 copy: honouring odd layouts is minigrad's job, and
+            # PyTorch 2.13's CPU conv2d backward gets some wrong.  Input (4, 1, 2) with strides
+            # (1, 8, 4) and weight (2, 2, 1, 2) with strides (4, 1, 4, 2) (groups=2, stride (1, 2)):
+            # a wrong grad_weight; other channels-last inputs with size-1 kernel dims raise
+            # "slow_conv2d: grad_weight must be contiguous".  Found by the "thorough" profile.
+            torch_in.append(torch.tensor(a.astype(np.float64, order="C"), requires_grad=grad))
         else:
             mg_in.append(mg.Tensor(a, device=device))
             torch_in.append(torch.tensor(a))
