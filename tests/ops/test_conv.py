@@ -153,6 +153,19 @@ def test_conv2d_lenet_layer(kernels):
     run_case((1, 6, 14, 14), (16, 6, 5, 5), True, {}, np.float32, kernels)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conv2d_layouts_that_pytorch_gets_wrong(kernels, dtype):
+    """The case hypothesis found: channels-last input and a weight whose size-1 kernel dim has an
+    ambiguous stride.  minigrad must be right on these strides; PyTorch 2.13's CPU backward returns a
+    wrong grad_weight for them (so check_against_torch hands PyTorch C-contiguous copies)."""
+    rng = np.random.default_rng(0)
+    x = np.ascontiguousarray(rng.uniform(-3, 3, (2, 1, 4))).transpose(2, 1, 0)  # (4, 1, 2), C innermost
+    w = np.lib.stride_tricks.as_strided(np.empty(8), (2, 2, 1, 2), (32, 8, 32, 16))  # strides (4, 1, 4, 2) elements
+    w[...] = rng.uniform(-3, 3, (2, 2, 1, 2))
+    assert x.strides == (8, 32, 32) and not x.flags.c_contiguous  # (1, 4, 4) elements
+    check_against_torch(*conv_fns({"stride": (1, 2), "groups": 2}), [x, w], dtype, kernels)
+
+
 def test_conv2d_float32_stays_float32(kernels):
     dev = device_of(kernels)
     rng = np.random.default_rng(2)
