@@ -76,6 +76,12 @@ The NumPy path
   for LeNet's second layer (forward + backward, 2 threads, best of 9 interleaved samples): 2.6 ms
   against 3.1 ms at batch 64, 11.8 against 12.8 ms at batch 256; no change for the first layer.
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
+* **Measured and rejected** (forward + backward of both LeNet layers, batch 64 and 256, interleaved
+  against this code): columns over the kernel columns only, with one GEMM per kernel row reading
+  shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save);
+  ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
+  slower: its own copy of the padded gradient is as large); halves of the batch on two Python
+  threads (20-35% slower: the copies are memory-bound and do not speed up on a second core).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
 materialise ``X``.
