@@ -80,7 +80,7 @@ The NumPy path
   against this code): columns over the kernel columns only, with one GEMM per kernel row reading
   shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save);
   ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
-  slower: its own copy of the padded gradient is as large); halves of the batch on two Python
+  slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the batch on two Python
   threads (20-35% slower: the copies are memory-bound and do not speed up on a second core).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
