@@ -78,7 +78,7 @@ def arange(start, end=None, step=1, dtype=None, device: str | None = None) -> Te
 def from_torch(t) -> Tensor:
     """A minigrad Tensor sharing memory with a torch tensor (CPU: zero-copy via NumPy)."""
     data = t.detach()
-    return Tensor._wrap(data if data.is_cuda else data.numpy())
+    return Tensor._wrap(data if backend.on_cuda(data) else data.numpy())
 
 
 def from_numpy(a: np.ndarray) -> Tensor:

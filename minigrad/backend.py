@@ -49,6 +49,10 @@ import numpy as np
 KERNEL_PATHS = ("auto", "numpy", "triton")
 DEVICES = ("cpu", "cuda")
 
+#: The torch device that holds the data of minigrad's ``"cuda"`` tensors: torch's ``"cuda"``, except
+#: under :func:`emulate_cuda` (for tests on machines without a GPU), where it is torch's ``"cpu"``.
+_torch_cuda_device = "cuda"
+
 
 def _check_path(name: str, where: str) -> str:
     if name not in KERNEL_PATHS:
@@ -105,6 +109,7 @@ def triton_available() -> bool:
 
 
 def _cuda_available() -> bool:
+    """True when torch sees a real CUDA GPU."""
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
         return False
     import torch
@@ -148,13 +153,54 @@ def check_device(device: str) -> str:
     """Validate a device name; ``"cuda"`` must actually be present."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
-    if device == "cuda" and not _cuda_available():
+    if device == "cuda" and not (_cuda_available() or _torch_cuda_device == "cpu"):
         raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU on this machine")
     return device
 
 
+def torch_device() -> str:
+    """The torch device behind minigrad's ``"cuda"`` (torch's ``"cpu"`` under :func:`emulate_cuda`)."""
+    return _torch_cuda_device
+
+
+@contextlib.contextmanager
+def emulate_cuda() -> Iterator[None]:
+    """Run minigrad's GPU code path on the CPU, for tests on machines without a GPU.
+
+    Inside the block, ``"cuda"`` tensors hold torch *CPU* tensors, and everything else takes the path
+    it takes on a GPU: the torch namespace for elementwise, reduction and shape ops, the Triton kernels
+    for the core ops (run by Triton's interpreter, so ``TRITON_INTERPRET=1`` must be set before triton
+    is imported), ``.to("cuda")`` and ``.to("cpu")`` moving data between NumPy and torch.  What it
+    cannot check is what only a GPU does: compiled kernels, TF32, asynchronous execution.  Tensors made
+    inside the block are only meant to be used inside it.
+    """
+    global _torch_cuda_device
+    if _cuda_available():
+        raise RuntimeError("emulate_cuda: this machine has a GPU; test on it instead of emulating one")
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError("emulate_cuda: the kernels run interpreted; set TRITON_INTERPRET=1 before importing triton")
+    saved, _torch_cuda_device = _torch_cuda_device, "cpu"
+    try:
+        yield
+    finally:
+        _torch_cuda_device = saved
+
+
+def on_cuda(tensor) -> bool:
+    """True when a torch tensor lives where minigrad's ``"cuda"`` tensors do (``tensor.is_cuda``,
+    except under :func:`emulate_cuda`, where every torch tensor does)."""
+    return tensor.device.type == _torch_cuda_device
+
+
+def numpy_dtype(dtype) -> np.dtype:
+    """The NumPy dtype for a NumPy dtype or a torch dtype (``torch.float32`` -> ``float32``)."""
+    if type(dtype).__module__ == "torch":  # a torch.dtype
+        return np.dtype(str(dtype).removeprefix("torch."))
+    return np.dtype(dtype)
+
+
 def device_of(array) -> str:
-    """``"cpu"`` for a NumPy array, ``"cuda"`` for a torch CUDA tensor."""
+    """``"cpu"`` for a NumPy array, ``"cuda"`` for a torch tensor (a CUDA one, but for :func:`emulate_cuda`)."""
     # NumPy reductions return scalars (np.float32), not arrays: those are "cpu" too.
     return "cpu" if isinstance(array, (np.ndarray, np.generic)) else "cuda"
 
@@ -165,11 +211,12 @@ class NumpyNamespace:
     name = "numpy"
     # staticmethod: NumPy 2's functions are descriptors and would otherwise bind ``self``.
     exp, log, tanh, sqrt = staticmethod(np.exp), staticmethod(np.log), staticmethod(np.tanh), staticmethod(np.sqrt)
-    abs, sign, maximum, where = (
+    abs, sign, maximum, where, isfinite = (
         staticmethod(np.abs),
         staticmethod(np.sign),
         staticmethod(np.maximum),
         staticmethod(np.where),
+        staticmethod(np.isfinite),
     )
 
     @staticmethod
@@ -234,15 +281,16 @@ class TorchNamespace:
         self.torch = torch
         self.exp, self.log, self.tanh, self.sqrt = torch.exp, torch.log, torch.tanh, torch.sqrt
         self.abs, self.sign, self.maximum, self.where = torch.abs, torch.sign, torch.maximum, torch.where
+        self.isfinite = torch.isfinite
 
     def _dtype(self, dtype):
-        return getattr(self.torch, np.dtype(dtype).name) if dtype is not None else None
+        return getattr(self.torch, numpy_dtype(dtype).name) if dtype is not None else None
 
     def asarray(self, x, dtype=None):
-        return self.torch.as_tensor(x, dtype=self._dtype(dtype), device="cuda")
+        return self.torch.as_tensor(x, dtype=self._dtype(dtype), device=torch_device())
 
     def zeros(self, shape, dtype):
-        return self.torch.zeros(shape, dtype=self._dtype(dtype), device="cuda")
+        return self.torch.zeros(shape, dtype=self._dtype(dtype), device=torch_device())
 
     def sum(self, a, axis=None, keepdims=False):
         return a.sum() if axis is None and not keepdims else self.torch.sum(a, dim=axis, keepdim=keepdims)
@@ -263,7 +311,7 @@ class TorchNamespace:
         return a.clone(memory_format=self.torch.contiguous_format)
 
     def broadcast_to(self, a, shape):
-        return a.expand(*shape)
+        return a.expand(tuple(shape))  # a tuple: expand(*()) would be a call without a size
 
     def take_along_axis(self, a, idx, axis):
         return self.torch.take_along_dim(a, idx, dim=axis)
@@ -272,7 +320,13 @@ class TorchNamespace:
         a.scatter_(axis, idx, values)
 
     def scatter_add_index(self, target, index, values):
-        target.index_put_(index, values, accumulate=True)
+        """``target[index] += values`` with repeats accumulating, for any index (ints, slices, arrays).
+
+        ``index_put_`` takes index tensors only, so the index is applied to the flat positions of
+        ``target`` instead, and the values are added at those positions (``target`` is contiguous).
+        """
+        positions = self.torch.arange(target.numel(), device=target.device).reshape(target.shape)[index]
+        target.view(-1).index_add_(0, positions.reshape(-1), values.reshape(-1))
 
 
 _numpy_ns = NumpyNamespace()

@@ -60,7 +60,7 @@ def _to_array(data, dtype: np.dtype | None, device: str | None):
 
         if isinstance(data, torch.Tensor):
             data = data.detach()
-            if data.is_cuda and device != "cpu":
+            if backend.on_cuda(data) and device != "cpu":
                 return data.to(getattr(torch, dtype.name)) if dtype is not None else data
             data = data.cpu().numpy()
     except ImportError:  # pragma: no cover - torch is a dependency, but the NumPy path doesn't need it
@@ -82,7 +82,7 @@ def _to_array(data, dtype: np.dtype | None, device: str | None):
     if device == "cuda":
         import torch
 
-        return torch.from_numpy(array).to("cuda")
+        return torch.from_numpy(array).to(backend.torch_device())
     return array
 
 
@@ -346,7 +346,7 @@ class Tensor:
             return other
         if isinstance(other, (int, float, bool, np.number)):
             dtype = self.dtype if self.dtype in FLOAT_DTYPES or isinstance(other, (int, bool)) else float32
-            return Tensor(backend.namespace(self.data).asarray(other, dtype=dtype), dtype=dtype)
+            return Tensor._wrap(backend.namespace(self.data).asarray(other, dtype=dtype))  # on self's device
         if isinstance(other, np.ndarray):
             return Tensor(other, device=self.device)
         raise TypeError(f"{op}: unsupported operand type {type(other).__name__} (expected a Tensor or a number)")

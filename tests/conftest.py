@@ -5,14 +5,19 @@ Every op test takes the ``kernels`` fixture and so runs once per kernel path:
 * ``numpy``  -- the NumPy implementation (CPU tensors);
 * ``triton`` -- the Triton kernels, run by Triton's interpreter on CPU tensors
   (``TRITON_INTERPRET=1`` is set below, before anything imports triton);
-* ``cuda``   -- the Triton kernels compiled for the GPU, only where torch sees one.
+* ``cuda``   -- tensors on ``"cuda"``: the GPU code path end to end (torch tensors, the torch
+  namespace for elementwise ops, the Triton kernels).  On a machine with a GPU the kernels are
+  compiled for it; elsewhere the parameter is ``cuda-emulated``: the same code path with torch
+  *CPU* tensors and the interpreter (``minigrad.backend.emulate_cuda``).  That catches what the
+  ``triton`` path cannot -- code that handles NumPy arrays but not torch tensors -- though not what
+  only a GPU does (compiled kernels, TF32).
 
-Nothing is skipped silently: the ``cuda`` parameter is absent (not skipped) on a
-machine without a GPU, and the session header says which paths ran.
+Nothing is skipped silently: the session header says which paths ran.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
@@ -30,7 +35,8 @@ import minigrad as mg  # noqa: E402
 
 register_profiles()
 
-KERNEL_PATHS = ["numpy", "triton"] + (["cuda"] if HAS_CUDA else [])
+CUDA_PATH = "cuda" if HAS_CUDA else "cuda-emulated"
+KERNEL_PATHS = ["numpy", "triton", CUDA_PATH]
 
 
 def pytest_report_header(config):
@@ -42,9 +48,20 @@ def pytest_report_header(config):
 def kernels(request):
     """The kernel path a test runs on; yields the device its tensors should live on."""
     path = request.param
-    with mg.use_kernels("triton" if path == "cuda" else path):
+    emulated = mg.backend.emulate_cuda() if path == "cuda-emulated" else contextlib.nullcontext()
+    with emulated, mg.use_kernels("numpy" if path == "numpy" else "triton"):
         yield path
 
 
+@pytest.fixture(params=["cpu", CUDA_PATH])
+def device(request):
+    """For ops with one implementation per device (elementwise, reductions, shapes, optimizers):
+    ``"cpu"`` (NumPy) or ``"cuda"`` (torch; emulated where there is no GPU).  Yields the device name."""
+    emulated = mg.backend.emulate_cuda() if request.param == "cuda-emulated" else contextlib.nullcontext()
+    with emulated:
+        yield device_for(request.param)
+
+
 def device_for(path: str) -> str:
-    return "cuda" if path == "cuda" else "cpu"
+    """The device a kernel path's tensors live on."""
+    return "cuda" if path in ("cuda", "cuda-emulated") else "cpu"

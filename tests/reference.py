@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from conftest import device_for
 
 import minigrad as mg
 
@@ -65,7 +66,7 @@ def check_against_torch(mg_fn, torch_fn, inputs, dtype, kernels: str, seed: int 
     grad; integer arrays (class targets) are passed as tensors without grad.  Returns
     the minigrad output for further checks.
     """
-    device = "cuda" if kernels == "cuda" else "cpu"
+    device = device_for(kernels)
     mg_in, torch_in = [], []
     for a in inputs:
         a = np.asarray(a)

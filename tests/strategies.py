@@ -21,7 +21,10 @@ from hypothesis.extra import numpy as hnp
 
 
 def register_profiles() -> None:
-    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    # function_scoped_fixture: the kernels / device fixtures (conftest.py) set a kernel path or device
+    # for the whole test; hypothesis running every example inside one fixture instance is the intent.
+    suppress = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+    common = dict(deadline=None, suppress_health_check=suppress)
     settings.register_profile("dev", max_examples=25, **common)
     settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=True, **common)
     settings.register_profile("thorough", max_examples=500, **common)

@@ -25,6 +25,26 @@ def test_default_is_numpy_on_cpu_and_switchable():
         mg.set_kernels("cuda")
 
 
+def test_emulate_cuda_runs_the_gpu_code_path_on_torch_cpu_tensors():
+    import torch
+
+    if torch.cuda.is_available():  # a real GPU: tests run on it, and emulating one is refused
+        with pytest.raises(RuntimeError, match="has a GPU"), backend.emulate_cuda():
+            pass
+        return
+    with pytest.raises(RuntimeError, match="torch sees no CUDA GPU"):
+        mg.ones(2).to("cuda")
+    with backend.emulate_cuda():
+        x = mg.tensor([[-1.0, 2.0]], requires_grad=True, device="cuda")
+        y = (x.relu() * 3).sum()
+        assert isinstance(x.data, torch.Tensor) and x.device == "cuda" and y.device == "cuda"
+        assert backend.namespace(x.data).name == "torch" and backend.kernel_path("cuda") == "triton"
+        y.backward()
+        assert x.grad.device == "cuda" and x.grad.numpy().tolist() == [[0.0, 3.0]]
+    with pytest.raises(RuntimeError, match="torch sees no CUDA GPU"):  # and only inside the block
+        mg.ones(2).to("cuda")
+
+
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("MINIGRAD_KERNELS", "TRITON_INTERPRET")}
     return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True)

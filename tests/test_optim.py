@@ -32,17 +32,17 @@ CONFIGS = [
 ]
 
 
-def run_both(name, kwargs, steps=STEPS, seed=0):
+def run_both(name, kwargs, steps=STEPS, seed=0, device="cpu"):
     rng = np.random.default_rng(seed)
     init = [rng.standard_normal(s) for s in SHAPES]
     grads = [[rng.standard_normal(s) for s in SHAPES] for _ in range(steps)]
-    mg_params = [nn.Parameter(mg.tensor(a.copy())) for a in init]
+    mg_params = [nn.Parameter(mg.tensor(a.copy(), device=device)) for a in init]
     torch_params = [torch.tensor(a.copy(), requires_grad=True) for a in init]
     mg_opt = getattr(optim, name)(mg_params, **kwargs)
     torch_opt = getattr(torch.optim, name)(torch_params, **kwargs)
     for step_grads in grads:
         for p, g in zip(mg_params, step_grads):
-            p.grad = mg.tensor(g)
+            p.grad = mg.tensor(g, device=device)
         for p, g in zip(torch_params, step_grads):
             p.grad = torch.tensor(g)
         mg_opt.step()
@@ -53,10 +53,10 @@ def run_both(name, kwargs, steps=STEPS, seed=0):
 
 
 @pytest.mark.parametrize("name, kwargs", CONFIGS, ids=[f"{n}-{k}" for n, k in CONFIGS])
-def test_matches_torch_over_several_steps(name, kwargs):
-    mg_params, mg_opt = run_both(name, kwargs)
+def test_matches_torch_over_several_steps(device, name, kwargs):
+    mg_params, mg_opt = run_both(name, kwargs, device=device)
     for p in mg_params:
-        assert p.dtype == mg.float64
+        assert p.dtype == mg.float64 and p.device == device
         assert p._version == STEPS * (2 if "AdamW" in name or kwargs.get("decoupled_weight_decay") else 1)
 
 

@@ -1,8 +1,9 @@
 """Property tests of every Tensor op against PyTorch in float64.
 
-Elementwise, reduction and shape ops have one implementation per device (NumPy
-on the CPU), not per kernel path, so they run once here; matmul and the other
-core ops are tested on every kernel path in tests/ops/.
+Elementwise, reduction and shape ops have one implementation per device, not per
+kernel path: NumPy on "cpu", torch on "cuda".  They run once per device here (the
+``device`` fixture: "cuda" is emulated with torch CPU tensors where there is no GPU);
+matmul and the other core ops are tested on every kernel path in tests/ops/.
 """
 
 from __future__ import annotations
@@ -27,43 +28,43 @@ BINARY = {
 
 @pytest.mark.parametrize("op", sorted(BINARY))
 @given(data=st.data(), dtype=float_dtypes)
-def test_binary_ops_broadcast(op, data, dtype):
+def test_binary_ops_broadcast(device, op, data, dtype):
     sa, sb = data.draw(broadcastable_shapes())
     a = data.draw(arrays(sa))
     b = data.draw(positive_arrays(sb)) if op == "div" else data.draw(arrays(sb))
     fn = BINARY[op]
-    check_against_torch(fn, fn, [a, b], dtype, "numpy")
+    check_against_torch(fn, fn, [a, b], dtype, device)
 
 
 @given(data=st.data(), dtype=float_dtypes)
-def test_pow_tensor_tensor(data, dtype):
+def test_pow_tensor_tensor(device, data, dtype):
     sa, sb = data.draw(broadcastable_shapes(max_dims=3))
     a = data.draw(positive_arrays(sa))
     b = data.draw(arrays(sb, low=-2, high=2))
-    check_against_torch(lambda x, y: x**y, lambda x, y: x**y, [a, b], dtype, "numpy")
+    check_against_torch(lambda x, y: x**y, lambda x, y: x**y, [a, b], dtype, device)
 
 
 @pytest.mark.parametrize("exponent", [2, 3, 0.5, -1.0, 0])
 @given(a=arrays(shapes(max_dims=3), low=0.2, high=3.0), dtype=float_dtypes)
-def test_pow_scalar_exponent(exponent, a, dtype):
-    check_against_torch(lambda x: x**exponent, lambda x: x**exponent, [a], dtype, "numpy")
+def test_pow_scalar_exponent(device, exponent, a, dtype):
+    check_against_torch(lambda x: x**exponent, lambda x: x**exponent, [a], dtype, device)
 
 
 @given(a=arrays(shapes(max_dims=3)), dtype=float_dtypes)
-def test_reflected_scalar_ops(a, dtype):
+def test_reflected_scalar_ops(device, a, dtype):
     fn = lambda x: (2.0 + x) * 3 - 1.5 / (x * x + 1) - 0.5 - (4 - x) + 2**x  # noqa: E731
-    check_against_torch(fn, fn, [a], dtype, "numpy")
+    check_against_torch(fn, fn, [a], dtype, device)
 
 
 @pytest.mark.parametrize("op", ["neg", "exp", "log", "relu", "tanh", "sigmoid", "abs", "sqrt"])
 @given(data=st.data(), dtype=float_dtypes)
-def test_unary_ops(op, data, dtype):
+def test_unary_ops(device, op, data, dtype):
     shape = data.draw(shapes())
     positive = op in ("log", "sqrt")
     a = data.draw(positive_arrays(shape) if positive else arrays(shape, low=-10, high=10))
     mg_fn = {"neg": lambda x: -x}.get(op, lambda x: getattr(x, op)())
     torch_fn = {"neg": lambda x: -x}.get(op, lambda x: getattr(torch, op)(x))
-    check_against_torch(mg_fn, torch_fn, [a], dtype, "numpy")
+    check_against_torch(mg_fn, torch_fn, [a], dtype, device)
 
 
 def test_sigmoid_is_finite_for_large_inputs():
@@ -72,6 +73,22 @@ def test_sigmoid_is_finite_for_large_inputs():
     y.sum().backward()
     assert np.array_equal(y.numpy(), [0.0, 0.0, 0.5, 1.0, 1.0])
     assert np.isfinite(x.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_follows_pytorch_at_zero_nan_and_inf(device, dtype):
+    """PyTorch's rule: d input = 0 where relu(x) <= 0, else the upstream gradient -- so 0 (not NaN)
+    for an infinite upstream gradient at x <= 0, and the gradient passes through a NaN input."""
+    x = np.array([-1.0, 0.0, 2.0, np.nan, -3.0, 0.5, 0.0], dtype=dtype)
+    upstream = np.array([np.inf, np.nan, 1.5, 5.0, -np.inf, np.inf, 2.0], dtype=dtype)
+    for g in (upstream, np.nan_to_num(upstream, nan=0.0, posinf=7.0, neginf=-7.0)):  # slow and fast branch
+        m = mg.tensor(x, requires_grad=True, device=device)
+        out = m.relu()
+        out.backward(mg.tensor(g, device=device))
+        t = torch.tensor(x, requires_grad=True)
+        torch.relu(t).backward(torch.tensor(g))
+        np.testing.assert_array_equal(out.numpy(), torch.relu(torch.tensor(x)).numpy())
+        np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
 
 
 @st.composite
@@ -89,24 +106,24 @@ def shape_and_dims(draw, min_dims=0):
 
 @pytest.mark.parametrize("op", ["sum", "mean"])
 @given(data=st.data(), dtype=float_dtypes, keepdim=st.booleans())
-def test_sum_mean(op, data, dtype, keepdim):
+def test_sum_mean(device, op, data, dtype, keepdim):
     shape, dim = data.draw(shape_and_dims())
     a = data.draw(arrays(shape))
     if dim is None:
         fn = lambda x: getattr(x, op)()  # noqa: E731
     else:
         fn = lambda x: getattr(x, op)(dim, keepdim=keepdim)  # noqa: E731
-    check_against_torch(fn, fn, [a], dtype, "numpy")
+    check_against_torch(fn, fn, [a], dtype, device)
 
 
 @given(data=st.data(), dtype=float_dtypes, keepdim=st.booleans())
-def test_max_dim_values_indices_and_grad(data, dtype, keepdim):
+def test_max_dim_values_indices_and_grad(device, data, dtype, keepdim):
     shape = data.draw(shapes(min_dims=1))
     dim = data.draw(st.integers(-len(shape), len(shape) - 1))
     # Few distinct values, so ties are common: the gradient must go where torch sends it.
     a = data.draw(arrays(shape)).round(0)
     check_against_torch(
-        lambda x: x.max(dim, keepdim=keepdim)[0], lambda x: x.max(dim, keepdim=keepdim)[0], [a], dtype, "numpy"
+        lambda x: x.max(dim, keepdim=keepdim)[0], lambda x: x.max(dim, keepdim=keepdim)[0], [a], dtype, device
     )
     values, indices = mg.tensor(a).max(dim, keepdim=keepdim)
     t_values, t_indices = torch.tensor(a).max(dim, keepdim=keepdim)
@@ -115,9 +132,9 @@ def test_max_dim_values_indices_and_grad(data, dtype, keepdim):
 
 
 @given(a=arrays(shapes()), dtype=float_dtypes)
-def test_max_all_splits_gradient_between_ties(a, dtype):
+def test_max_all_splits_gradient_between_ties(device, a, dtype):
     a = a.round(0)  # ties
-    check_against_torch(lambda x: x.max(), lambda x: x.max(), [a], dtype, "numpy")
+    check_against_torch(lambda x: x.max(), lambda x: x.max(), [a], dtype, device)
 
 
 @st.composite
@@ -131,18 +148,18 @@ def reshape_case(draw):
 
 
 @given(data=st.data(), dtype=float_dtypes)
-def test_reshape_view_flatten(data, dtype):
+def test_reshape_view_flatten(device, data, dtype):
     shape, target = data.draw(reshape_case())
     a = data.draw(arrays(shape))
-    check_against_torch(lambda x: x.reshape(target) * 2, lambda x: x.reshape(target) * 2, [a], dtype, "numpy")
-    check_against_torch(lambda x: x.view(*target) * 2, lambda x: x.reshape(*target) * 2, [a], dtype, "numpy")
+    check_against_torch(lambda x: x.reshape(target) * 2, lambda x: x.reshape(target) * 2, [a], dtype, device)
+    check_against_torch(lambda x: x.view(*target) * 2, lambda x: x.reshape(*target) * 2, [a], dtype, device)
     if len(shape) >= 2:
-        check_against_torch(lambda x: x.flatten(1) * 2, lambda x: x.flatten(1) * 2, [a], dtype, "numpy")
-    check_against_torch(lambda x: x.flatten() * 2, lambda x: x.flatten() * 2, [a], dtype, "numpy")
+        check_against_torch(lambda x: x.flatten(1) * 2, lambda x: x.flatten(1) * 2, [a], dtype, device)
+    check_against_torch(lambda x: x.flatten() * 2, lambda x: x.flatten() * 2, [a], dtype, device)
 
 
 @given(data=st.data(), dtype=float_dtypes)
-def test_permute_transpose(data, dtype):
+def test_permute_transpose(device, data, dtype):
     shape = data.draw(shapes(min_dims=2))
     a = data.draw(arrays(shape))
     perm = tuple(data.draw(st.permutations(range(len(shape)))))
@@ -151,22 +168,22 @@ def test_permute_transpose(data, dtype):
     check_against_torch(
         lambda x: x.permute(perm) * w.astype(x.dtype), lambda x: x.permute(perm) * torch.tensor(w), [a], dtype, "numpy"
     )
-    check_against_torch(lambda x: x.transpose(d0, d1) * 3, lambda x: x.transpose(d0, d1) * 3, [a], dtype, "numpy")
-    check_against_torch(lambda x: x.T * 3, lambda x: x.permute(*reversed(range(x.ndim))) * 3, [a], dtype, "numpy")
+    check_against_torch(lambda x: x.transpose(d0, d1) * 3, lambda x: x.transpose(d0, d1) * 3, [a], dtype, device)
+    check_against_torch(lambda x: x.T * 3, lambda x: x.permute(*reversed(range(x.ndim))) * 3, [a], dtype, device)
 
 
 @given(data=st.data(), dtype=float_dtypes)
-def test_unsqueeze_squeeze_expand(data, dtype):
+def test_unsqueeze_squeeze_expand(device, data, dtype):
     shape = data.draw(shapes(max_dims=3))
     a = data.draw(arrays(shape))
     d = data.draw(st.integers(-len(shape) - 1, len(shape)))
-    check_against_torch(lambda x: x.unsqueeze(d) * 2, lambda x: x.unsqueeze(d) * 2, [a], dtype, "numpy")
-    check_against_torch(lambda x: x.squeeze() * 2, lambda x: x.squeeze() * 2, [a], dtype, "numpy")
+    check_against_torch(lambda x: x.unsqueeze(d) * 2, lambda x: x.unsqueeze(d) * 2, [a], dtype, device)
+    check_against_torch(lambda x: x.squeeze() * 2, lambda x: x.squeeze() * 2, [a], dtype, device)
     if shape:
         sd = data.draw(st.integers(-len(shape), len(shape) - 1))
-        check_against_torch(lambda x: x.squeeze(sd) * 2, lambda x: x.squeeze(sd) * 2, [a], dtype, "numpy")
+        check_against_torch(lambda x: x.squeeze(sd) * 2, lambda x: x.squeeze(sd) * 2, [a], dtype, device)
     target = (2,) + tuple(3 if n == 1 else n for n in shape)
-    check_against_torch(lambda x: x.expand(target) * 2, lambda x: x.expand(target) * 2, [a], dtype, "numpy")
+    check_against_torch(lambda x: x.expand(target) * 2, lambda x: x.expand(target) * 2, [a], dtype, device)
 
 
 @st.composite
@@ -187,18 +204,18 @@ def index_case(draw):
 
 
 @given(data=st.data(), dtype=float_dtypes)
-def test_basic_indexing(data, dtype):
+def test_basic_indexing(device, data, dtype):
     shape, index = data.draw(index_case())
     a = data.draw(arrays(shape))
-    check_against_torch(lambda x: x[index] * 2, lambda x: x[index] * 2, [a], dtype, "numpy")
+    check_against_torch(lambda x: x[index] * 2, lambda x: x[index] * 2, [a], dtype, device)
 
 
-def test_integer_array_indexing_accumulates_repeats():
+def test_integer_array_indexing_accumulates_repeats(device):
     a = np.arange(12.0).reshape(4, 3)
     idx = np.array([0, 2, 0, 0])
     fn = lambda x: x[idx] * 2  # noqa: E731
-    check_against_torch(fn, lambda x: x[torch.tensor(idx)] * 2, [a], np.float64, "numpy")
-    check_against_torch(lambda x: x[mg.tensor(idx), 1], lambda x: x[torch.tensor(idx), 1], [a], np.float64, "numpy")
+    check_against_torch(fn, lambda x: x[torch.tensor(idx)] * 2, [a], np.float64, device)
+    check_against_torch(lambda x: x[mg.tensor(idx), 1], lambda x: x[torch.tensor(idx), 1], [a], np.float64, device)
 
 
 @given(sa_sb=broadcastable_shapes(), data=st.data())
@@ -217,9 +234,9 @@ def test_comparisons_match_torch_and_carry_no_grad(sa_sb, data):
 
 
 @given(a=arrays((3, 4)), dtype=float_dtypes)
-def test_tensor_used_several_times(a, dtype):
+def test_tensor_used_several_times(device, a, dtype):
     fn = lambda x: (x * x + x.exp() * x - x.sum(0, keepdim=True) * x).tanh()  # noqa: E731
-    check_against_torch(fn, fn, [a], dtype, "numpy")
+    check_against_torch(fn, fn, [a], dtype, device)
 
 
 def test_diamond_graph_shares_gradients():

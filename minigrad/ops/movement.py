@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import namespace, to_torch
+from ..backend import namespace, to_torch, torch_device
 from ..function import Function
 from .elementwise import unbroadcast
 
@@ -81,7 +81,7 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, x, device):
-        return to_torch(x).to(device) if device == "cuda" else x.detach().cpu().numpy()
+        return to_torch(x).to(torch_device()) if device == "cuda" else x.detach().cpu().numpy()
 
     @staticmethod
     def backward(ctx, g):

@@ -75,7 +75,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import load_triton
+from ..backend import load_triton, numpy_dtype
 from ..function import Function, is_grad_enabled
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -85,8 +85,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _dtype(a) -> np.dtype:
     """The NumPy dtype of a NumPy array or a torch tensor."""
-    dt = a.dtype
-    return dt if isinstance(dt, np.dtype) else np.dtype(str(dt).removeprefix("torch."))
+    return numpy_dtype(a.dtype)
 
 
 # --------------------------------------------------------------------------- validation

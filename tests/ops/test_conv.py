@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import HAS_CUDA
+from conftest import HAS_CUDA, device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import assert_close, check_against_torch
@@ -39,10 +39,6 @@ property_test = settings(
 )
 
 TRITON_DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
-
-
-def device_of(kernels: str) -> str:
-    return "cuda" if kernels == "cuda" else "cpu"
 
 
 def conv_fns(kwargs):
@@ -167,7 +163,7 @@ def test_conv2d_layouts_that_pytorch_gets_wrong(kernels, dtype):
 
 
 def test_conv2d_float32_stays_float32(kernels):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     rng = np.random.default_rng(2)
     x = mg.tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32), device=dev, requires_grad=True)
     w = mg.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), device=dev, requires_grad=True)
@@ -180,7 +176,7 @@ def test_conv2d_float32_stays_float32(kernels):
 
 def test_conv2d_input_without_grad(kernels):
     """A first layer: the input needs no gradient (backward skips grad_input), the parameters do."""
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     rng = np.random.default_rng(3)
     x_np, w_np, b_np = rng.standard_normal((2, 1, 6, 6)), rng.standard_normal((3, 1, 3, 3)), rng.standard_normal(3)
     x = mg.tensor(x_np, device=dev)
@@ -195,7 +191,7 @@ def test_conv2d_input_without_grad(kernels):
 
 
 def test_conv2d_only_bias_needs_grad(kernels):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     rng = np.random.default_rng(4)
     x = mg.tensor(rng.standard_normal((2, 2, 5, 5)), device=dev)
     w = mg.tensor(rng.standard_normal((3, 2, 3, 3)), device=dev)
@@ -218,7 +214,7 @@ def test_conv2d_empty_batch(kernels):
     ],
 )
 def test_conv2d_gradcheck(kernels, x_shape, w_shape, kwargs):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     rng = np.random.default_rng(5)
     x = mg.tensor(rng.standard_normal(x_shape), device=dev, requires_grad=True)
     w = mg.tensor(rng.standard_normal(w_shape), device=dev, requires_grad=True)

@@ -17,7 +17,7 @@ import operator
 import numpy as np
 import pytest
 import torch
-from conftest import HAS_CUDA
+from conftest import HAS_CUDA, device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import assert_close, check_against_torch
@@ -41,10 +41,6 @@ TRITON_DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
 
 def kernels_module():
     return load_triton("matmul_kernels")
-
-
-def device_of(kernels: str) -> str:
-    return "cuda" if kernels == "cuda" else "cpu"
 
 
 # ----------------------------------------------------------------------------------- properties
@@ -115,7 +111,7 @@ def test_matmul_empty(kernels, sa, sb):
 def test_matmul_strided_inputs_and_gradients(kernels):
     """Stride-0 operands and upstream gradients, negative strides, read-only NumPy arrays."""
     rng = np.random.default_rng(3)
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     a_np, b_np = rng.standard_normal((6, 5)), rng.standard_normal((5, 4))
 
     # sum() sends back a gradient broadcast from a scalar (stride 0 in every dimension).
@@ -147,7 +143,7 @@ def test_matmul_strided_inputs_and_gradients(kernels):
 def test_matmul_gradient_for_one_operand(kernels):
     """Only the operand that requires grad gets one (backward skips the other product)."""
     rng = np.random.default_rng(4)
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     x = mg.tensor(rng.standard_normal((3, 7, 5)), device=dev)
     w = mg.tensor(rng.standard_normal((5, 2)), device=dev, requires_grad=True)
     (x @ w).sum().backward()
@@ -162,7 +158,7 @@ def test_matmul_gradient_for_one_operand(kernels):
 )
 def test_gradcheck(kernels, sa, sb):
     rng = np.random.default_rng(5)
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     a = mg.tensor(rng.standard_normal(sa), device=dev, requires_grad=True)
     b = mg.tensor(rng.standard_normal(sb), device=dev, requires_grad=True)
     assert mg.gradcheck(operator.matmul, [a, b])
@@ -170,7 +166,7 @@ def test_gradcheck(kernels, sa, sb):
 
 def test_gradcheck_linear(kernels):
     rng = np.random.default_rng(6)
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     x = mg.tensor(rng.standard_normal((2, 2, 3)), device=dev, requires_grad=True)
     w = mg.tensor(rng.standard_normal((4, 3)), device=dev, requires_grad=True)
     bias = mg.tensor(rng.standard_normal(4), device=dev, requires_grad=True)
@@ -209,7 +205,7 @@ def no_launch(monkeypatch):
     ],
 )
 def test_bad_shapes(kernels, no_launch, sa, sb, error, match):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     a, b = mg.zeros(sa, device=dev), mg.zeros(sb, device=dev)
     with pytest.raises(error, match=match):
         a @ b
@@ -218,7 +214,7 @@ def test_bad_shapes(kernels, no_launch, sa, sb, error, match):
 
 
 def test_bad_dtypes(kernels, no_launch):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     a, b = mg.zeros((2, 3), device=dev), mg.zeros((3, 4), dtype=mg.float64, device=dev)
     with pytest.raises(TypeError, match=r"matmul: .*same dtype.*float32 and float64.*\(2, 3\) and \(3, 4\)"):
         a @ b
@@ -241,7 +237,7 @@ def test_triton_launcher_rejects_bad_input_before_launch(device, no_launch):
 
 
 def test_linear_bad_input(kernels):
-    dev = device_of(kernels)
+    dev = device_for(kernels)
     x, w = mg.zeros((4, 3), device=dev), mg.zeros((5, 6), device=dev)
     with pytest.raises(ValueError, match=r"linear: input of shape \(4, 3\).*in_features=6.*\(5, 6\)"):
         F.linear(x, w)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import assert_close, check_against_torch
@@ -35,21 +36,17 @@ def pool_fns(**kwargs):
     return (lambda x: F.max_pool2d(x, **kwargs)), (lambda x: torch.nn.functional.max_pool2d(x, **kwargs))
 
 
-def device_of(kernels: str) -> str:
-    return "cuda" if kernels == "cuda" else "cpu"
-
-
 def run_both(a: np.ndarray, kernels: str, dtype=np.float64, seed: int = 0, **kwargs):
     """max_pool2d with return_indices in minigrad and PyTorch, plus one backward with the same upstream.
 
     Returns ``((values, indices, grad), (torch values, indices, grad))`` as NumPy arrays.
     """
-    x = mg.tensor(a.astype(dtype), requires_grad=True, device=device_of(kernels))
+    x = mg.tensor(a.astype(dtype), requires_grad=True, device=device_for(kernels))
     xt = torch.tensor(a.astype(np.float64), requires_grad=True)
     out, idx = F.max_pool2d(x, return_indices=True, **kwargs)
     out_t, idx_t = torch.nn.functional.max_pool2d(xt, return_indices=True, **kwargs)
     g = np.random.default_rng(seed).standard_normal(tuple(out_t.shape))
-    out.backward(mg.tensor(g.astype(dtype), device=device_of(kernels)))
+    out.backward(mg.tensor(g.astype(dtype), device=device_for(kernels)))
     out_t.backward(torch.tensor(g))
     mine = (out.numpy(), idx.numpy(), x.grad.numpy())
     return mine, (out_t.detach().numpy(), idx_t.numpy(), xt.grad.numpy())
@@ -219,7 +216,7 @@ def test_gradcheck(kernels, kwargs):
     """Central differences in float64 on distinct values (gaps of 0.1 >> eps), so the argmax is stable."""
     # 20 elements: gradcheck runs the forward twice per element (on the interpreter, ~40 launches)
     a = np.random.default_rng(4).permutation(20).reshape(1, 1, 5, 4) * 0.1
-    x = mg.tensor(a, requires_grad=True, device=device_of(kernels))
+    x = mg.tensor(a, requires_grad=True, device=device_for(kernels))
     assert mg.gradcheck(lambda t: F.max_pool2d(t, **kwargs), [x])
 
 
@@ -248,7 +245,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("shape, kwargs, error, match", BAD_INPUTS)
 def test_bad_input_raises(kernels, shape, kwargs, error, match):
     """Every bad argument is refused with the op's name and the values, before any kernel runs."""
-    x = mg.tensor(np.zeros(shape), requires_grad=True, device=device_of(kernels))
+    x = mg.tensor(np.zeros(shape), requires_grad=True, device=device_for(kernels))
     with pytest.raises(error, match=match):
         F.max_pool2d(x, **kwargs)
 
