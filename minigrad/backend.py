@@ -345,8 +345,13 @@ def namespace(array_or_device) -> NumpyNamespace | TorchNamespace:
 
 
 def is_view_of(a, b) -> bool:
-    """True when array ``a`` is a view into the memory of array ``b`` (NumPy or torch)."""
-    base_a, base_b = (a.base, b.base) if isinstance(a, np.ndarray) else (a._base, getattr(b, "_base", None))
+    """True when array ``a`` is a view into the memory of array ``b`` (NumPy or torch).
+
+    Arrays of different kinds -- the two ends of a ``.to()`` between devices -- never are.
+    """
+    if isinstance(a, np.ndarray) != isinstance(b, np.ndarray):
+        return False
+    base_a, base_b = (a.base, b.base) if isinstance(a, np.ndarray) else (a._base, b._base)
     return base_a is not None and (base_a is b or base_a is base_b)
 
 

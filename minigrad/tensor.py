@@ -319,6 +319,11 @@ class Tensor:
         if tuple(np.shape(s)) != self.shape and tuple(getattr(s, "shape", ())) != self.shape:
             raise ValueError(f"copy_: source shape {tuple(np.shape(s))} does not match {self.shape}")
 
+        if isinstance(s, np.ndarray) and self.device == "cuda":
+            s = backend.to_torch(s)  # as torch's copy_, the source may be on the other device
+        elif self.device == "cpu" and type(s).__module__ == "torch":
+            s = s.detach().cpu().numpy()
+
         def update(d):
             d[...] = s
 
@@ -416,6 +421,9 @@ class Tensor:
 
     def sigmoid(self):
         return E.Sigmoid.apply(self)
+
+    def __abs__(self):
+        return self.abs()
 
     def abs(self):
         return E.Abs.apply(self)

@@ -337,6 +337,32 @@ def test_tensor_copies_but_from_numpy_shares():
     assert t.numpy()[0] == 1 and s.numpy()[0] == 5
 
 
+def test_in_place_updates_and_moves_between_devices(device):
+    a = mg.zeros(2, 3, device=device)
+    a.add_(1.0).mul_(4).sub_(mg.ones(2, 3, device=device), alpha=2).div_(2.0)
+    np.testing.assert_array_equal(a.numpy(), np.ones((2, 3)))
+    a[0] = 5.0
+    a[1, 1:] = mg.tensor([7.0, 8.0], device=device)
+    np.testing.assert_array_equal(a.numpy(), [[5, 5, 5], [1, 7, 8]])
+    a.copy_(mg.ones(2, 3, device=device) * 2)
+    np.testing.assert_array_equal(a.numpy(), np.full((2, 3), 2.0))
+    if device == "cuda":  # copy_ across devices, both ways, as torch's copy_ allows
+        a.copy_(mg.ones(2, 3))
+        b = mg.zeros(2, 3)
+        b.copy_(a * 3)
+        assert a.device == "cuda" and b.device == "cpu"
+        np.testing.assert_array_equal(a.numpy(), np.ones((2, 3)))
+        np.testing.assert_array_equal(b.numpy(), np.full((2, 3), 3.0))
+    a.fill_(0.0)
+    assert a.numpy().sum() == 0
+    x = mg.tensor([[-1.5, 2.0]], requires_grad=True, device=device)
+    y = abs(x.to("cpu")).to(device) * 3  # on "cuda", a round trip: the gradient comes back along it
+    assert y.device == device
+    y.sum().backward()
+    assert x.grad.device == device
+    np.testing.assert_array_equal(x.grad.numpy(), [[-3.0, 3.0]])
+
+
 def test_torch_interop_is_zero_copy_on_cpu():
     t = torch.arange(6, dtype=torch.float32).reshape(2, 3)
     m = mg.from_torch(t)

@@ -262,6 +262,35 @@ def test_to_dtype_keeps_parameter_objects():
     assert weight.dtype == mg.float32
 
 
+def test_module_moves_to_a_device_and_back_with_its_state(device):
+    """model.to(device): the same Parameter objects, state_dict on that device, loading from NumPy,
+    torch and minigrad values there, training there, and .to("cpu") back to NumPy arrays."""
+    mg_model, torch_model = make_pair()
+    arrays = torch_state_as_numpy(torch_model)
+    weight = mg_model[0].weight
+    assert mg_model.to(device) is mg_model and mg_model[0].weight is weight
+    for kind in ("numpy", "torch", "minigrad"):
+        source = {
+            "numpy": arrays,
+            "torch": torch_model.state_dict(),
+            "minigrad": {k: mg.tensor(v, device=device) for k, v in arrays.items()},
+        }[kind]
+        mg_model.load_state_dict(source)
+        state = mg_model.state_dict()
+        assert all(v.device == device for v in state.values()), kind
+        for k, v in state.items():
+            np.testing.assert_array_equal(v.numpy(), arrays[k], err_msg=f"{kind}: {k}")
+    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    out = mg_model(mg.tensor(x, device=device))
+    assert out.device == device
+    np.testing.assert_allclose(out.numpy(), torch_model(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    out.sum().backward()
+    assert weight.grad.device == device
+    mg_model.to("cpu")
+    assert weight.device == "cpu" and isinstance(weight.data, np.ndarray) and weight.grad is not None
+    np.testing.assert_array_equal(mg_model.state_dict()["0.weight"].numpy(), arrays["0.weight"])
+
+
 def test_apply_get_submodule_and_requires_grad():
     mg_model, _ = make_pair()
     seen = []
