@@ -25,7 +25,7 @@ Backward formulas (``g`` = dL/d(out))::
     out = relu(a)    da = g where out > 0 or out is NaN, else 0
     out = tanh(a)    da = g * (1 - out**2)
     out = sigmoid(a) da = g * out * (1 - out)
-    out = |a|        da = g * sign(a)
+    out = |a|        da = g * sign(a)     (sign(0) = sign(NaN) = 0)
     out = sqrt(a)    da = g / (2 * out)
 """
 
@@ -111,10 +111,12 @@ class Pow(Function):
         da = None
         if ctx.needs_input_grad[0]:
             da = unbroadcast(g * xp.where(b == 0, 0.0, b * a ** (b - 1)), a.shape)
-        # d(a**b)/db = a**b * log(a); where a == 0 the limit is 0 (PyTorch's convention).
+        # d(a**b)/db = a**b * log(a).  At a == 0, PyTorch takes 0 for b >= 0 (the limit) and computes
+        # out * log(0) = out * -inf = -out otherwise (written so, to not take log(0) on NumPy).
         db = None
         if ctx.needs_input_grad[1]:
-            db = unbroadcast(g * xp.where(a == 0, 0.0, out * xp.log(xp.where(a == 0, 1.0, a))), b.shape)
+            at_zero = xp.where(b >= 0, 0.0, -out)
+            db = unbroadcast(g * xp.where(a == 0, at_zero, out * xp.log(xp.where(a == 0, 1.0, a))), b.shape)
         return da, db
 
 
@@ -215,7 +217,9 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * namespace(a).sign(a)  # sign(0) = 0, as PyTorch
+        xp = namespace(a)
+        # sign(a) with sign(0) = 0 and sign(NaN) = 0, as PyTorch's sgn (NumPy's sign(NaN) is NaN)
+        return g * (xp.astype(a > 0, a.dtype) - xp.astype(a < 0, a.dtype))
 
 
 class Sqrt(Function):

@@ -7,6 +7,7 @@ elements that were reduced::
     out = x.mean(dim)   dx = g / N, repeated along dim   (N = elements reduced)
     out = x.max(dim)    dx = g at the position of the max (the index returned), 0 elsewhere
     out = x.max()       dx = g / k at each of the k elements equal to the max, 0 elsewhere
+                        (a NaN max: at each of the k NaNs)
 
 "Repeated along dim" is broadcasting: put the reduced dimensions back with size 1
 (if ``keepdim=False`` removed them) and broadcast to the input's shape.
@@ -79,8 +80,11 @@ class MaxAll(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        mask = x == out
-        return g * mask / mask.sum()
+        # The elements equal to the max -- or, when the max is NaN, the NaNs (x != x only for NaN),
+        # as PyTorch's evenly_distribute_backward.  where(), not g * mask: an infinite g must leave
+        # the other elements at 0, not inf * 0 = NaN.
+        mask = (x == out) | ((x != x) & (out != out))
+        return namespace(x).where(mask, g / mask.sum(), 0)
 
 
 class MaxDim(Function):
