@@ -153,9 +153,14 @@ def check_device(device: str) -> str:
     """Validate a device name; ``"cuda"`` must actually be present."""
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
-    if device == "cuda" and not (_cuda_available() or _torch_cuda_device == "cpu"):
+    if device == "cuda" and not cuda_available():
         raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU on this machine")
     return device
+
+
+def cuda_available() -> bool:
+    """True when tensors can go to ``"cuda"``: torch sees a GPU, or inside :func:`emulate_cuda`."""
+    return _torch_cuda_device == "cpu" or _cuda_available()
 
 
 def torch_device() -> str:

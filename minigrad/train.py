@@ -104,7 +104,7 @@ class TrainConfig:
             raise UserError(f"unknown kernel path {self.kernels!r}; use --kernels numpy, triton or auto")
         if self.device not in (None, "cpu", "cuda"):
             raise UserError(f"unknown device {self.device!r}; use --device cpu or --device cuda")
-        if self.device == "cuda" and not mg.backend._cuda_available():
+        if self.device == "cuda" and not mg.backend.cuda_available():
             raise UserError("--device cuda: torch sees no CUDA GPU on this machine; use --device cpu")
         if self.device == "cuda" and self.kernels == "numpy":
             raise UserError("--kernels numpy runs on the CPU only; use --kernels triton (or auto) with --device cuda")
@@ -147,7 +147,7 @@ class TrainResult:
 
 def default_device(kernels: str) -> str:
     """``"cuda"`` when a GPU is present and the kernel path can use it (not ``"numpy"``), else ``"cpu"``."""
-    return "cuda" if kernels != "numpy" and mg.backend._cuda_available() else "cpu"
+    return "cuda" if kernels != "numpy" and mg.backend.cuda_available() else "cpu"
 
 
 def load_dataset(name: str, data_dir: str | None = None) -> Split:
