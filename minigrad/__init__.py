@@ -34,8 +34,16 @@ def _generator() -> np.random.Generator:
 
 
 def tensor(data, dtype=None, device: str | None = None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of ``data`` (lists, numbers, NumPy arrays)."""
-    data = np.array(data, copy=True) if isinstance(data, np.ndarray) else data
+    """A new leaf tensor holding a copy of ``data`` (lists, numbers, NumPy arrays, torch tensors, Tensors).
+
+    Always a copy, as ``torch.tensor``: :func:`from_numpy` and :func:`from_torch` share memory instead.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        data = np.array(data, copy=True)
+    elif type(data).__module__ == "torch" and hasattr(data, "clone"):  # a torch.Tensor
+        data = data.detach().clone()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 

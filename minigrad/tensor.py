@@ -82,7 +82,7 @@ def _to_array(data, dtype: np.dtype | None, device: str | None):
     if device == "cuda":
         import torch
 
-        return torch.from_numpy(array).to(backend.torch_device())
+        return torch.from_numpy(array).to(backend.torch_device(), copy=True)  # (a copy under emulate_cuda too)
     return array
 
 

@@ -376,11 +376,17 @@ def test_constructors():
     assert mg.tensor([1.0], dtype=torch.float64).dtype == mg.float64  # torch dtypes are understood
 
 
-def test_tensor_copies_but_from_numpy_shares():
-    a = np.ones(3, dtype=np.float32)
-    t, s = mg.tensor(a), mg.from_numpy(a)
-    a[0] = 5
-    assert t.numpy()[0] == 1 and s.numpy()[0] == 5
+def test_tensor_copies_but_from_numpy_shares(device):
+    """mg.tensor copies whatever it is given, as torch.tensor; from_numpy / from_torch share; a move
+    to the other device is a copy (also under emulate_cuda, where both ends are in host memory)."""
+    a, t, m = np.ones(3, dtype=np.float32), torch.ones(3), mg.ones(3, device=device)
+    copies = [mg.tensor(a, device=device), mg.tensor(t, device=device), mg.tensor(m)]
+    if device == "cuda":  # (on "cpu", m.to("cpu") is m itself, as in torch)
+        copies += [m.to("cpu"), mg.tensor(a).to("cuda")]
+    shared = [mg.from_numpy(a), mg.from_torch(t)]
+    a[0], t[0] = 5, 5
+    m.fill_(5.0)
+    assert all(c.numpy()[0] == 1 for c in copies) and [s.numpy()[0] for s in shared] == [5, 5]
 
 
 def test_in_place_updates_and_moves_between_devices(device):

@@ -81,7 +81,11 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, x, device):
-        return to_torch(x).to(torch_device()) if device == "cuda" else x.detach().cpu().numpy()
+        # copy=True: a move between devices is a copy; under emulate_cuda both ends are in host memory,
+        # and without it they would share it.
+        if device == "cuda":
+            return to_torch(x).to(torch_device(), copy=True)
+        return x.detach().to("cpu", copy=True).numpy()
 
     @staticmethod
     def backward(ctx, g):
