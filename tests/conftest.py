@@ -46,7 +46,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(params=KERNEL_PATHS)
 def kernels(request):
-    """The kernel path a test runs on; yields the device its tensors should live on."""
+    """The kernel path a test runs on; yields its name (``device_for`` gives the device for its tensors)."""
     path = request.param
     emulated = mg.backend.emulate_cuda() if path == "cuda-emulated" else contextlib.nullcontext()
     with emulated, mg.use_kernels("numpy" if path == "numpy" else "triton"):

@@ -81,7 +81,11 @@ The NumPy path
   shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save);
   ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
   slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the batch on two Python
-  threads (20-35% slower: the copies are memory-bound and do not speed up on a second core).
+  threads (20-35% slower with BLAS on 2 threads each, 0.88-1.06x with BLAS pinned to 1: the copies
+  are memory-bound and do not speed up on a second core); blocks of output *rows* over the whole
+  batch, so that ~1 MiB of columns stays in cache with long inner runs (15-63% slower: five GEMMs per
+  layer and col2im's overlapping halo rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
+  alone takes more than half the time of the whole forward + backward).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
 materialise ``X``.
