@@ -5,6 +5,7 @@
 * ``minigrad eval`` reproduces the recorded accuracy; ``minigrad export`` writes a state_dict
   that the torch.nn LeNet5 loads (strict) and that predicts exactly as minigrad does;
 * MNIST from the real t10k files (first 8,000 train / last 2,000 test, 3 epochs) reaches >= 97.5%;
+* ``train --device cuda`` (emulated where there is no GPU) computes what the NumPy path does;
 * user errors print one line on stderr and exit with code 2, without a traceback.
 """
 
