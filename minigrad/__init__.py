@@ -42,7 +42,7 @@ def tensor(data, dtype=None, device: str | None = None, requires_grad: bool = Fa
         data = data.data
     if isinstance(data, np.ndarray):
         data = np.array(data, copy=True)
-    elif type(data).__module__ == "torch" and hasattr(data, "clone"):  # a torch.Tensor
+    elif backend.is_torch_tensor(data):
         data = data.detach().clone()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 

@@ -197,6 +197,12 @@ def on_cuda(tensor) -> bool:
     return tensor.device.type == _torch_cuda_device
 
 
+def is_torch_tensor(x) -> bool:
+    """True for a ``torch.Tensor`` (or a subclass, such as ``nn.Parameter``); never imports torch."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def numpy_dtype(dtype) -> np.dtype:
     """The NumPy dtype for a NumPy dtype or a torch dtype (``torch.float32`` -> ``float32``)."""
     if type(dtype).__module__ == "torch":  # a torch.dtype

@@ -45,9 +45,7 @@ def _as_dtype(dtype) -> np.dtype | None:
     """Accept NumPy dtypes, their names, and torch dtypes (``torch.float32``)."""
     if dtype is None:
         return None
-    if not isinstance(dtype, (np.dtype, type, str)):  # a torch.dtype
-        dtype = str(dtype).removeprefix("torch.")
-    dt = np.dtype(dtype)
+    dt = backend.numpy_dtype(dtype)
     if dt not in SUPPORTED_DTYPES:
         raise TypeError(f"unsupported dtype {dt}; minigrad supports {[str(d) for d in SUPPORTED_DTYPES]}")
     return dt
@@ -166,9 +164,7 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype:
-        if isinstance(self.data, np.ndarray):
-            return self.data.dtype
-        return np.dtype(str(self.data.dtype).removeprefix("torch."))
+        return backend.numpy_dtype(self.data.dtype)
 
     @property
     def device(self) -> str:
@@ -321,7 +317,7 @@ class Tensor:
 
         if isinstance(s, np.ndarray) and self.device == "cuda":
             s = backend.to_torch(s)  # as torch's copy_, the source may be on the other device
-        elif self.device == "cpu" and type(s).__module__ == "torch":
+        elif self.device == "cpu" and backend.is_torch_tensor(s):
             s = s.detach().cpu().numpy()
 
         def update(d):

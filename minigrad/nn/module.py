@@ -43,7 +43,7 @@ def _to_numpy_like(value):
     """A state_dict value (minigrad Tensor, NumPy array, torch tensor, list) as a device array."""
     if isinstance(value, Tensor):
         return value.data
-    if type(value).__module__.startswith("torch"):
+    if backend.is_torch_tensor(value):
         value = value.detach()
         return value if backend.on_cuda(value) else value.cpu().numpy()
     return np.asarray(value)

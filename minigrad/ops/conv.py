@@ -187,11 +187,11 @@ def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, paddi
     x_dtype, w_dtype = numpy_dtype(x_dtype), numpy_dtype(w_dtype)  # torch dtypes on the GPU path
     b_dtype = numpy_dtype(b_dtype) if b_shape is not None else None
     for what, dt in (("input", x_dtype), ("weight", w_dtype)) + ((("bias", b_dtype),) if b_shape is not None else ()):
-        if np.dtype(dt) not in (np.float32, np.float64):
-            raise TypeError(f"{OP}: {what} must be float32 or float64, got {np.dtype(dt)}")
-    if np.dtype(x_dtype) != np.dtype(w_dtype) or (b_shape is not None and np.dtype(b_dtype) != np.dtype(x_dtype)):
-        dtypes = f"input {np.dtype(x_dtype)}, weight {np.dtype(w_dtype)}"
-        dtypes += f", bias {np.dtype(b_dtype)}" if b_shape is not None else ""
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"{OP}: {what} must be float32 or float64, got {dt}")
+    if x_dtype != w_dtype or (b_shape is not None and b_dtype != x_dtype):
+        dtypes = f"input {x_dtype}, weight {w_dtype}"
+        dtypes += f", bias {b_dtype}" if b_shape is not None else ""
         raise TypeError(f"{OP}: input, weight and bias must have the same dtype, got {dtypes}")
     if len(x_shape) not in (3, 4):
         raise ValueError(
