@@ -48,8 +48,7 @@ def pytest_report_header(config):
 def kernels(request):
     """The kernel path a test runs on; yields its name (``device_for`` gives the device for its tensors)."""
     path = request.param
-    emulated = mg.backend.emulate_cuda() if path == "cuda-emulated" else contextlib.nullcontext()
-    with emulated, mg.use_kernels("numpy" if path == "numpy" else "triton"):
+    with on_path(path), mg.use_kernels("numpy" if path == "numpy" else "triton"):
         yield path
 
 
@@ -57,9 +56,13 @@ def kernels(request):
 def device(request):
     """For ops with one implementation per device (elementwise, reductions, shapes, optimizers):
     ``"cpu"`` (NumPy) or ``"cuda"`` (torch; emulated where there is no GPU).  Yields the device name."""
-    emulated = mg.backend.emulate_cuda() if request.param == "cuda-emulated" else contextlib.nullcontext()
-    with emulated:
+    with on_path(request.param):
         yield device_for(request.param)
+
+
+def on_path(path: str):
+    """A context for a path's tensors: ``emulate_cuda()`` for ``cuda-emulated``, nothing otherwise."""
+    return mg.backend.emulate_cuda() if path == "cuda-emulated" else contextlib.nullcontext()
 
 
 def device_for(path: str) -> str:

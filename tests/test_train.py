@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import HAS_CUDA
+from conftest import CUDA_PATH, HAS_CUDA, on_path
 from PIL import Image
 from test_models import TorchLeNet5
 
@@ -140,7 +139,7 @@ def test_training_on_cuda_matches_the_cpu_run(tmp_path, monkeypatch):
     monkeypatch.setattr(T, "load_dataset", lambda name, data_dir=None: tiny)
     cfg = dict(epochs=1, batch_size=2, progress=False, optimizer="sgd")
     cpu = T.train(T.TrainConfig(out=str(tmp_path / "cpu"), device="cpu", kernels="numpy", **cfg), log=lambda s: None)
-    with contextlib.nullcontext() if HAS_CUDA else mg.backend.emulate_cuda():
+    with on_path(CUDA_PATH):
         gpu = T.train(T.TrainConfig(out=str(tmp_path / "gpu"), device="cuda", **cfg), log=lambda s: None)
     np.testing.assert_allclose(gpu.history["step_loss"], cpu.history["step_loss"], rtol=1e-5)
     gpu_arrays, meta = T.read_checkpoint(gpu.checkpoint)
