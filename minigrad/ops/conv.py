@@ -48,23 +48,33 @@ The NumPy path
 * **im2col = one copy** of that view into ``X`` (G, Kg, P), then **one batched BLAS matmul**
   ``W @ X`` over the groups.  The output comes out as (O, OH, OW, N) and is transposed to
   (N, O, OH, OW) by one output-sized copy (O*P elements, against Kg*P for the columns).
-* **Backward**: ``d W = GY @ X^T`` is one matmul (``X^T`` is a transposed view, no copy); the
-  columns' gradient ``W^T @ GY`` is another; **col2im** adds it back onto ``d x_pad`` in two
-  passes, one strided ``+=`` per kernel row, then one per kernel column -- no ``np.add.at``, no loop
-  over batch, channels or pixels.
+* **Backward**: ``d W`` is one matmul, computed transposed as ``d W^T = X @ GY^T`` (Kg, Og): the same
+  product, but OpenBLAS is faster with the long P dimension shared by two row-major operands and the
+  small one last (LeNet's second layer at batch 64, 2 threads: 0.27 ms against 0.48 ms for
+  ``GY @ X^T``; its first layer: 0.22 against 0.29 ms).  The columns' gradient ``W^T @ GY`` is
+  another; **col2im** adds it back onto ``d x_pad`` in two passes, one strided ``+=`` per kernel
+  row, then one per kernel column -- no ``np.add.at``, no loop over batch, channels or pixels.
 * **Cache blocking.**  The columns are Kg times larger than the input: 15-20 MB for a LeNet layer
-  at batch 256, more than this machine's caches, so every pass over them (im2col, matmul, col2im)
-  would run at memory bandwidth.  The batch is therefore processed in blocks of images whose
-  columns take about :data:`BLOCK_BYTES` (with at least :data:`MIN_RUN` elements per inner loop):
-  each block's columns are written and used while they are still in cache.  For the same reason
-  backward *recomputes* each block's columns from the input instead of saving them in forward (as
-  in PyTorch, conv2d saves only its input and weight): a second cache-resident im2col was faster
-  than reading saved columns back from memory, and it keeps the memory of a forward pass at the
-  size of the output.  (Re-measured with the saved columns in reused buffers, so that no page
-  faults count against saving, 2 threads, batch 256: layer 2 9.6 ms saved vs 9.5 ms recomputed,
-  layer 1 13.7 vs 9.8 ms; saving won only for layer 2 at batch 64, by ~10%.)  This is a loop over
-  *blocks* of the batch (one block for small batches), not over images: the work inside is the
-  vectorised code above.
+  at batch 256, more than the 1 MiB L2 cache per core of the AMD EPYC this was developed on, so
+  every pass over them (im2col, matmul, col2im) would run at that machine's memory bandwidth.
+  The batch is therefore processed in blocks of images whose columns take about
+  :data:`BLOCK_BYTES` (with at least :data:`MIN_RUN` elements per inner loop): each block's
+  columns are written and used while they are still in cache.  This is a loop over *blocks* of
+  the batch (one block for small batches), not over images: the work inside is the vectorised
+  code above.
+* **Saved or recomputed columns.**  ``d W`` needs the columns again.  Forward keeps them for
+  backward when all of them take at most :data:`SAVE_COLUMNS_MAX_BYTES`; larger ones are
+  *recomputed* in backward, block by block, from the saved input (as PyTorch's conv2d, which saves
+  only its input and weight).  Small columns are still in a cache when backward reads them, and
+  the second im2col is the work saved; large ones are not, and re-reading them from memory cost
+  more than a second, cache-resident im2col -- and they would hold Kg times the input's memory
+  from forward to backward (230 MB for a 3x3 layer at 32x64x56x56).  Measured, forward +
+  backward, 2 threads, glibc keeping freed memory so that no page faults count: on a 2-core
+  Intel Xeon (2 MiB L2 per core) keeping was 14-21% faster for both LeNet layers at batch 64
+  (columns of 4.8 and 3.8 MB) and at batch 256; on a 2-core AMD EPYC (1 MiB L2 per core) it
+  was ~10% faster for layer 2 at batch 64 but 40% *slower* for layer 1 at batch 256 (20 MB of
+  columns: 13.7 against 9.8 ms).  The 8 MiB limit keeps both LeNet layers' columns at batch 64
+  and recomputes from batch ~100 on.
 * **Scratch buffers.**  The per-block temporaries (padded input, columns, their gradient, ...) live
   in buffers that are reused across blocks and across calls (:func:`_scratch`, one set per
   thread).  A fresh large NumPy array comes from the operating system as untouched pages, and the
@@ -80,9 +90,13 @@ The NumPy path
   against this code): columns over the kernel columns only, with one GEMM per kernel row reading
   shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save);
   ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
-  slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the batch on two Python
-  threads (20-35% slower with BLAS on 2 threads each, 0.88-1.06x with BLAS pinned to 1: the copies
-  are memory-bound and do not speed up on a second core); blocks of output *rows* over the whole
+  slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the
+  batch on two Python threads (AMD EPYC: 20-35% slower with BLAS on 2 threads each, 0.88-1.06x with
+  BLAS pinned to 1: the copies are memory-bound there and do not speed up on a second core; Intel
+  Xeon: 7% faster at batch 64 and 30% at batch 256 with BLAS pinned to 1 once, but pinning and
+  unpinning it around each call, as a library would have to, made batch 64 20% *slower*: OpenBLAS's
+  threads restart); a cache-blocked transpose of the output (2x faster alone, no difference in
+  context, Intel Xeon); blocks of output *rows* over the whole
   batch, so that ~1 MiB of columns stays in cache with long inner runs (15-63% slower: five GEMMs per
   layer and col2im's overlapping halo rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
   alone takes more than half the time of the whole forward + backward).
@@ -101,7 +115,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..backend import numpy_dtype
-from ..function import Function
+from ..function import Function, is_grad_enabled
 
 OP = "conv2d"
 
@@ -109,7 +123,9 @@ OP = "conv2d"
 #: (see "Cache blocking" above): about the L2 cache of one core.  On the 2-core AMD EPYC this was
 #: developed on (1 MiB L2 per core, 32 MiB L3), LeNet's first layer ran fastest with 1 MiB blocks
 #: among 0.5, 1, 2 and 4 MiB; at batch 256 blocking made the first layer ~1.8x and the second
-#: ~1.3x faster than one block (single-threaded timings on a shared, noisy machine).
+#: ~1.3x faster than one block (single-threaded timings on a shared, noisy machine).  On a 2-core
+#: Intel Xeon (2 MiB L2 per core, a 480 MiB L3) block sizes from 1 to 4 MiB ran within 3% of each other
+#: for LeNet's second layer, and smaller ones were slower (2026-12-01).
 BLOCK_BYTES = 1024 * 1024
 #: ... but at least this many elements per inner loop of the copies (OW * images per block): NumPy
 #: pays a fixed cost per inner loop, which dominated with the 16-image blocks that 1 MiB gives
@@ -117,6 +133,9 @@ BLOCK_BYTES = 1024 * 1024
 MIN_RUN = 512
 #: Scratch buffers (see the module docstring) are kept between calls up to this size each.
 SCRATCH_MAX_BYTES = 8 * 1024 * 1024
+#: Forward keeps its im2col columns for backward when they take at most this many bytes in all;
+#: larger ones are recomputed in backward (see "Saved or recomputed columns" above).
+SAVE_COLUMNS_MAX_BYTES = 8 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------------------- arguments
@@ -298,10 +317,11 @@ def _pad_chwn(x: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
     return xt
 
 
-def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
+def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str | None) -> np.ndarray:
     """Columns ``X`` (G, Kg, OH*OW*n) of a padded (C, Hp, Wp, n) block: one strided view, one copy.
 
     Entry ``[g, (c, i, j), (oh, ow, n)]`` is ``xt[g*Cg + c, oh*SH + i*DH, ow*SW + j*DW, n]``.
+    Written into the scratch buffer ``slot``, or into a new array (to be kept) when ``slot`` is None.
     """
     C, _, _, n = xt.shape
     sc, sh, sw, sn = xt.strides
@@ -311,7 +331,7 @@ def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
         strides=(sc, geo.DH * sh, geo.DW * sw, geo.SH * sh, geo.SW * sw, sn),
         writeable=False,
     )
-    cols = _scratch(slot, windows.shape, xt.dtype)
+    cols = np.empty(windows.shape, xt.dtype) if slot is None else _scratch(slot, windows.shape, xt.dtype)
     np.copyto(cols, windows)
     return cols.reshape(geo.G, geo.Kg, geo.OH * geo.OW * n)
 
@@ -346,33 +366,45 @@ def _col2im(dcols: np.ndarray, geo: ConvGeometry, n: int) -> np.ndarray:
     return dxt
 
 
-def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: ConvGeometry) -> np.ndarray:
-    """``out`` (N, O, OH, OW) for x (N, C, H, W), w (O, Cg, KH, KW), b (O,) or None."""
+def keep_columns(geo: ConvGeometry, itemsize: int) -> bool:
+    """Whether forward should keep its columns for backward (see "Saved or recomputed columns")."""
+    return geo.N * geo.G * geo.Kg * geo.OH * geo.OW * itemsize <= SAVE_COLUMNS_MAX_BYTES
+
+
+def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: ConvGeometry, keep=False):
+    """``(out, columns)``: out (N, O, OH, OW) for x (N, C, H, W), w (O, Cg, KH, KW), b (O,) or None.
+
+    ``columns`` is None, or with ``keep`` the list of each batch block's columns, for backward.
+    """
     G, Og, Kg = geo.G, geo.Og, geo.Kg
     w3 = w.reshape(G, Og, Kg)  # (O, Cg, KH, KW) -> (G, Og, Kg); a view when w is contiguous
     out = np.empty((geo.N, geo.O, geo.OH, geo.OW), dtype=x.dtype)
+    columns = [] if keep else None
     for blk in _batch_blocks(geo, x.itemsize):
         n = blk.stop - blk.start
-        cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")  # (G, Kg, P_blk)
+        cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, None if keep else "cols")  # (G, Kg, P_blk)
+        if keep:
+            columns.append(cols)
         y = _scratch("y", (G, Og, cols.shape[-1]), x.dtype)
         np.matmul(w3, cols, out=y)  # (G, Og, P_blk): one BLAS call per group
         if b is not None:
             y += b.reshape(G, Og, 1)
         out[blk] = y.reshape(geo.O, geo.OH, geo.OW, n).transpose(3, 0, 1, 2)
-    return out
+    return out, columns
 
 
-def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool):
+def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool, columns=None):
     """``(dx, dw, db)`` from the upstream gradient ``gy`` (N, O, OH, OW), the input and the weight.
 
-    Entries not needed are None.  See the module docstring for the formulas.
+    Entries not needed are None.  ``columns``: forward's kept columns, or None to recompute them.
+    See the module docstring for the formulas.
     """
     G, Og, Kg = geo.G, geo.Og, geo.Kg
     w3 = w.reshape(G, Og, Kg)
     dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype) if need_x else None
-    dw = np.zeros((G, Og, Kg), dtype=gy.dtype) if need_w else None
+    dwT = np.zeros((G, Kg, Og), dtype=gy.dtype) if need_w else None  # d W transposed (see the docstring)
     db = np.zeros(geo.O, dtype=gy.dtype) if need_b else None
-    for blk in _batch_blocks(geo, gy.itemsize):
+    for k, blk in enumerate(_batch_blocks(geo, gy.itemsize)):
         n = blk.stop - blk.start
         # GY in the columns' order: (O, OH, OW, n) -> (G, Og, P_blk). One output-sized copy.
         gyt = _scratch("gyt", (geo.O, geo.OH, geo.OW, n), gy.dtype)
@@ -381,16 +413,21 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
         if need_b:
             db += gyt.sum(axis=2).reshape(geo.O)
         if need_w:
-            cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")  # recomputed (see "Cache blocking")
-            dw += np.matmul(gyt, cols.transpose(0, 2, 1))  # (G, Og, P) @ (G, P, Kg): X^T is a view
+            if columns is not None:
+                cols = columns[k]
+            else:  # recomputed (see "Saved or recomputed columns")
+                cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")
+            dwT += np.matmul(cols, gyt.transpose(0, 2, 1))  # (G, Kg, P) @ (G, P, Og): GY^T is a view
         if need_x:
-            # Into the columns' buffer: X is not needed once d W is computed, and one buffer instead
-            # of two keeps the block's working set in cache (see "Scratch buffers").
+            # Into the columns' scratch buffer: X is not needed once d W is computed, and one buffer
+            # instead of two keeps the block's working set in cache (see "Scratch buffers").  (Never
+            # into kept columns: backward may run again on them with retain_graph=True.)
             dcols = _scratch("cols", (G, Kg, gyt.shape[-1]), gy.dtype)
             np.matmul(w3.transpose(0, 2, 1), gyt, out=dcols)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
             dxt = _col2im(dcols, geo, n)
             dx[blk] = dxt[:, geo.PT : geo.PT + geo.H, geo.PL : geo.PL + geo.W].transpose(3, 0, 1, 2)
-    return dx, (dw.reshape(geo.O, geo.Cg, geo.KH, geo.KW) if need_w else None), db
+    dw = dwT.transpose(0, 2, 1).reshape(geo.O, geo.Cg, geo.KH, geo.KW) if need_w else None  # a small copy
+    return dx, dw, db
 
 
 # -------------------------------------------------------------------------------------- Function
@@ -410,15 +447,17 @@ class Conv2d(Function):
         if ctx.kernels == "triton":
             from ..backend import load_triton
 
-            out = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo)
+            out, columns = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo), None
         else:
-            out = conv2d_forward_numpy(x4, w, b, geo)
-        ctx.save_for_backward(x, w, geo)
+            # The columns' only use in backward is d W.
+            keep = ctx.needs_input_grad[1] and is_grad_enabled() and keep_columns(geo, x.itemsize)
+            out, columns = conv2d_forward_numpy(x4, w, b, geo, keep)
+        ctx.save_for_backward(x, w, geo, columns)
         return out.reshape(geo.out_shape) if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, geo = ctx.saved_tensors
+        x, w, geo, columns = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         x4 = x.reshape(1, *x.shape) if geo.unbatched else x
         gy4 = gy.reshape(1, *gy.shape) if geo.unbatched else gy
@@ -427,7 +466,7 @@ class Conv2d(Function):
 
             dx, dw, db = load_triton("conv_kernels").conv2d_backward(gy4, x4, w, geo, need_x, need_w, need_b)
         else:
-            dx, dw, db = conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b)
+            dx, dw, db = conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b, columns)
         if dx is not None and geo.unbatched:
             dx = dx.reshape(dx.shape[1:])
         return dx, dw, db, None, None, None, None

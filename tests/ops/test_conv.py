@@ -83,7 +83,8 @@ def test_conv2d_matches_torch(kernels, data, dtype):
 @given(data=st.data(), dtype=float_dtypes)
 def test_conv2d_numpy_larger_shapes(data, dtype):
     """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
-    batch blocks by a tiny cache-block size so the blocked loop is exercised."""
+    batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's columns
+    kept for backward or recomputed there."""
     x_shape, w_shape, has_bias, kwargs = data.draw(
         conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
     )
@@ -91,15 +92,17 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     w = data.draw(arrays(w_shape), label="weight")
     inputs = [x, w] + ([data.draw(arrays((w_shape[0],)), label="bias")] if has_bias else [])
     mg_fn, torch_fn = conv_fns(kwargs)
-    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN
+    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES
     # (1, 1): one image per block; (30000, 1): a few per block; the defaults: one block at these sizes.
-    blocking = data.draw(st.sampled_from([(1, 1), (30000, 1), defaults]), label="BLOCK_BYTES, MIN_RUN")
-    conv_module.BLOCK_BYTES, conv_module.MIN_RUN = blocking
+    blocking = data.draw(st.sampled_from([(1, 1), (30000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
+    # 0: backward recomputes the columns; the default keeps them at these sizes.
+    save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_COLUMNS_MAX_BYTES")
+    conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = *blocking, save_limit
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
-        conv_module.BLOCK_BYTES, conv_module.MIN_RUN = defaults
+        conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = defaults
 
 
 # ----------------------------------------------------------------------------------- edge cases
@@ -334,3 +337,51 @@ def test_conv2d_numpy_results_outlive_scratch_buffers():
     assert not np.array_equal(w.grad.numpy(), dw_copy)  # accumulated, as in torch
     ref = torch.nn.functional.conv2d(torch.tensor(x1), torch.tensor(w.numpy()), padding=1)
     assert_close(y1_copy, ref.numpy(), np.float64, "first output after a second call")
+
+
+def _lenet_geometry(n, c, hw, o, padding):
+    shape, w_shape = (n, c, hw, hw), (o, c, 5, 5)
+    return conv_module.geometry(shape, np.float32, w_shape, np.float32, None, None, 1, padding, 1, 1)
+
+
+def test_conv2d_numpy_keeps_small_columns_only():
+    """Forward keeps its columns for backward up to SAVE_COLUMNS_MAX_BYTES: both LeNet layers at batch
+    64 (4.8 and 3.8 MB of float32 columns), not at batch 256, nor a 3x3 layer at 32x64x56x56 (230 MB)."""
+    assert conv_module.keep_columns(_lenet_geometry(64, 1, 28, 6, 2), 4)
+    assert conv_module.keep_columns(_lenet_geometry(64, 6, 14, 16, 0), 4)
+    assert not conv_module.keep_columns(_lenet_geometry(256, 1, 28, 6, 2), 4)
+    assert not conv_module.keep_columns(_lenet_geometry(256, 6, 14, 16, 0), 4)
+    big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
+    assert not conv_module.keep_columns(big, 4)
+
+
+def test_conv2d_numpy_kept_columns(monkeypatch):
+    """Kept columns are the forward's own arrays (no scratch buffer that a later call overwrites),
+    survive a second backward with retain_graph, and are not kept without a weight gradient or
+    under no_grad."""
+    rng = np.random.default_rng(8)
+    x1, x2 = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((2, 3, 6, 6))
+    w_np = rng.standard_normal((4, 3, 3, 3))
+    ref = torch.tensor(w_np, requires_grad=True)
+    (torch.nn.functional.conv2d(torch.tensor(x1), ref, padding=1) ** 2).sum().backward()
+    with mg.use_kernels("numpy"):
+        w = mg.tensor(w_np, requires_grad=True)
+        y1 = F.conv2d(mg.tensor(x1, requires_grad=True), w, padding=1)  # backward computes d x too
+        assert y1._ctx.saved_tensors[-1] is not None  # the columns were kept
+        F.conv2d(mg.tensor(x2), w, padding=1).sum().backward()  # reuses every scratch buffer
+        w.grad = None
+        loss = (y1**2).sum()
+        loss.backward(retain_graph=True)
+        assert_close(w.grad.numpy(), ref.grad.numpy(), np.float64, "weight gradient from kept columns")
+        w.grad = None
+        loss.backward()
+        assert_close(w.grad.numpy(), ref.grad.numpy(), np.float64, "the same after a second backward")
+        no_weight_grad = F.conv2d(mg.tensor(x1, requires_grad=True), mg.tensor(w_np), padding=1)
+        assert no_weight_grad._ctx.saved_tensors[-1] is None
+        kept = []
+        forward = conv_module.conv2d_forward_numpy
+        monkeypatch.setattr(conv_module, "conv2d_forward_numpy", lambda *a: kept.append(a[-1]) or forward(*a))
+        with mg.no_grad():
+            F.conv2d(mg.tensor(x1), w, padding=1)
+        F.conv2d(mg.tensor(x1), w, padding=1)
+    assert kept == [False, True]
