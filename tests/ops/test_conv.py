@@ -84,7 +84,7 @@ def test_conv2d_matches_torch(kernels, data, dtype):
 def test_conv2d_numpy_larger_shapes(data, dtype):
     """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
     batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's columns
-    kept for backward or recomputed there."""
+    kept for backward or recomputed there, and d W's sum over P split into pieces or not."""
     x_shape, w_shape, has_bias, kwargs = data.draw(
         conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
     )
@@ -97,12 +97,16 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     blocking = data.draw(st.sampled_from([(1, 1), (30000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
     # 0: backward recomputes the columns; the default keeps them at these sizes.
     save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_COLUMNS_MAX_BYTES")
+    # d W's sum over P (see _split_k_chunk): whole, or in thirds, rounded up (a shorter last piece).
+    chunk = data.draw(st.sampled_from([conv_module._split_k_chunk, lambda P, _: -(-P // 3)]), label="split-K")
     conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = *blocking, save_limit
+    split_k_chunk, conv_module._split_k_chunk = conv_module._split_k_chunk, chunk
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
         conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = defaults
+        conv_module._split_k_chunk = split_k_chunk
 
 
 # ----------------------------------------------------------------------------------- edge cases
@@ -353,6 +357,14 @@ def test_conv2d_numpy_keeps_small_columns_only():
     assert not conv_module.keep_columns(_lenet_geometry(256, 6, 14, 16, 0), 4)
     big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
     assert not conv_module.keep_columns(big, 4)
+
+
+def test_conv2d_numpy_split_k():
+    """d W of LeNet's first layer (Kg * Og = 25 * 6) is summed over P in pieces of <= 100**3
+    multiply-adds (6666 pixels); its second layer's (150 * 16) would need pieces under MIN_SPLIT_K."""
+    assert conv_module._split_k_chunk(16464, 25 * 6) == 6666
+    assert conv_module._split_k_chunk(6666, 25 * 6) == 6666  # short enough already
+    assert conv_module._split_k_chunk(6400, 150 * 16) == 6400
 
 
 def test_conv2d_numpy_kept_columns(monkeypatch):
