@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..ops.conv import Conv2d
+from ..ops.matmul import Linear
 from ..ops.pooling import MaxPool2d
 from ..ops.pooling import geometry as pool_geometry
 from ..ops.softmax import CrossEntropy, LogSoftmax, Softmax, implicit_dim
@@ -48,12 +49,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {input.shape} does not end in in_features={weight.shape[1]} "
             f"(weight shape {weight.shape})"
         )
-    out = input @ weight.T
-    if bias is not None:
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-        out = out + bias
-    return out
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    return Linear.apply(input, weight, bias)
 
 
 def conv2d(

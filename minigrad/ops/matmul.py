@@ -26,6 +26,20 @@ then each is summed over the batch dimensions its input was broadcast along
 (see :func:`minigrad.ops.elementwise.unbroadcast`), and the 1-D cases drop the
 dimension they added.  Both are matmuls themselves: the Triton path re-launches
 the forward kernel with the strides of the transposed operand (no copies).
+
+``linear(x, weight, bias) = x @ weight^T + bias`` is one node of its own (PyTorch's
+``addmm``), with x (..., K), weight (N, K), bias (N,), out (..., N).  With the batch
+dimensions folded into B rows, x2 (B, K) and g2 (B, N)::
+
+    dx      = g @ weight           (..., N) @ (N, K) -> (..., K)
+    dweight = g2^T @ x2            (N, B) @ (B, K) -> (N, K): a sum over all rows
+    dbias   = sum of g2's rows     (N,)
+
+``dweight`` is computed transposed, as ``(x2^T @ g2)^T``: the same numbers, but
+OpenBLAS was ~2x faster with the long B dimension shared by two row-major operands
+(0.030 against 0.057 ms for LeNet's 400 -> 120 layer at batch 64).  One node instead
+of three (transpose, matmul, add) saved 0.05-0.07 ms of Python per layer, forward +
+backward: a quarter to half of the small layers' time.
 """
 
 from __future__ import annotations
@@ -110,3 +124,45 @@ class MatMul(Function):
 
             return load_triton("matmul_kernels").matmul_backward(g, a, b, need_a, need_b)
         return matmul_backward_numpy(g, a, b, need_a, need_b)
+
+
+class Linear(Function):
+    """``linear(x, weight, bias)``: ``x @ weight^T + bias`` as one node; see the module docstring.
+
+    Shapes are checked by :func:`minigrad.nn.functional.linear`; dtypes here (as torch: all one).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        check_matmul_dtypes(x, w, "linear")
+        if b is not None and b.dtype != x.dtype:
+            raise TypeError(
+                f"linear: bias must have the input's dtype {numpy_dtype(x.dtype)}, got {numpy_dtype(b.dtype)} "
+                f"(input {tuple(x.shape)}, weight {tuple(w.shape)}, bias {tuple(b.shape)})"
+            )
+        ctx.save_for_backward(x, w)
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            out = load_triton("matmul_kernels").matmul(x, w.T)
+        else:
+            out = x @ w.T
+        if b is not None:
+            out += b  # out is a new array: adding in place saves one
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        if ctx.kernels == "triton":
+            from ..backend import load_triton
+
+            dx, dwT = load_triton("matmul_kernels").matmul_backward(g, x, w.T, need_x, need_w)
+            dw = dwT.T if need_w else None
+        else:
+            x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+            dx = g @ w if need_x else None
+            dw = (x2.T @ g2).T if need_w else None  # = g2^T @ x2, faster this way round
+        db = g.reshape(-1, g.shape[-1]).sum(0) if need_b else None
+        return dx, dw, db

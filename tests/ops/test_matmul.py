@@ -243,6 +243,26 @@ def test_linear_bad_input(kernels):
         F.linear(x, w)
     with pytest.raises(ValueError, match=r"linear: bias must have shape \(5,\)"):
         F.linear(mg.zeros((4, 6), device=dev), w, mg.zeros(4, device=dev))
+    # dtypes: all one, as torch (which raises "self and mat2 must have the same dtype")
+    with pytest.raises(TypeError, match=r"linear: both arguments need the same dtype, got float32 and float64"):
+        F.linear(mg.zeros((4, 6), device=dev), mg.zeros((5, 6), dtype=mg.float64, device=dev))
+    with pytest.raises(TypeError, match=r"linear: bias must have the input's dtype float32, got float64"):
+        F.linear(mg.zeros((4, 6), device=dev), w, mg.zeros(5, dtype=mg.float64, device=dev))
+
+
+def test_linear_is_one_node(kernels):
+    """linear records one node (as torch's addmm), whose gradients are the three written-out formulas."""
+    dev = device_for(kernels)
+    rng = np.random.default_rng(3)
+    x, w, b = (mg.tensor(rng.standard_normal(s), requires_grad=True, device=dev) for s in ((2, 3, 4), (5, 4), (5,)))
+    out = F.linear(x, w, b)
+    assert out._ctx.name == "Linear" and out._ctx.inputs == (x, w, b)
+    g = rng.standard_normal((2, 3, 5))
+    out.backward(mg.tensor(g, device=dev))
+    xs, ws = x.detach().cpu().numpy(), w.detach().cpu().numpy()
+    assert_close(x.grad.cpu().numpy(), g @ ws, np.float64, "dx = g @ weight")
+    assert_close(w.grad.cpu().numpy(), g.reshape(6, 5).T @ xs.reshape(6, 4), np.float64, "dweight = g2^T @ x2")
+    assert_close(b.grad.cpu().numpy(), g.reshape(6, 5).sum(0), np.float64, "dbias = sum of g2's rows")
 
 
 # ---------------------------------------------------------------------------- the Triton kernel
