@@ -65,16 +65,17 @@ The NumPy path
 * **Saved or recomputed columns.**  ``d W`` needs the columns again.  Forward keeps them for
   backward when all of them take at most :data:`SAVE_COLUMNS_MAX_BYTES`; larger ones are
   *recomputed* in backward, block by block, from the saved input (as PyTorch's conv2d, which saves
-  only its input and weight).  Small columns are still in a cache when backward reads them, and
-  the second im2col is the work saved; large ones are not, and re-reading them from memory cost
-  more than a second, cache-resident im2col -- and they would hold Kg times the input's memory
-  from forward to backward (230 MB for a 3x3 layer at 32x64x56x56).  Measured, forward +
-  backward, 2 threads, glibc keeping freed memory so that no page faults count: on a 2-core
-  Intel Xeon (2 MiB L2 per core) keeping was 14-21% faster for both LeNet layers at batch 64
-  (columns of 4.8 and 3.8 MB) and at batch 256; on a 2-core AMD EPYC (1 MiB L2 per core) it
-  was ~10% faster for layer 2 at batch 64 but 40% *slower* for layer 1 at batch 256 (20 MB of
-  columns: 13.7 against 9.8 ms).  The 8 MiB limit keeps both LeNet layers' columns at batch 64
-  and recomputes from batch ~100 on.
+  only its input and weight).  Small columns are still in a cache when backward reads them, and the
+  second im2col is the work saved; large ones are not, and re-reading them from memory cost more
+  than a second, cache-resident im2col -- and they would hold Kg times the input's memory from
+  forward to backward (230 MB for a 3x3 layer at 32x64x56x56).  Measured, forward + backward, 2
+  threads, glibc keeping freed memory so that no page faults count: on a 2-core Intel Xeon (2 MiB L2
+  per core) keeping was 11-21% faster for both LeNet layers at batch 64 (columns of 4.8 and 3.8 MB)
+  and at batch 256 (19 and 15 MB); on a 2-core AMD EPYC (1 MiB L2 per core, an earlier version of
+  this code) it was ~10% faster for layer 2 at batch 64, the same for layer 2 at batch 256 (9.6
+  against 9.5 ms), not faster for layer 1 at batch 64 (by how much was not recorded) and 40%
+  *slower* for layer 1 at batch 256 (13.7 against 9.8 ms).  The 16 MiB limit recomputes the one case
+  that clearly lost there: layer 1's 19 MB at batch 256.
 * **Split-K for d W.**  ``d W^T = X @ GY^T`` is a long sum over the P pixels of a block into a small
   result; for LeNet's first layer a (25, P) @ (P, 6) product with P = 16,464.  It is computed as a
   sum of products over pieces of P, each of at most 100**3 multiply-adds (:data:`SMALL_GEMM_MNK`):
@@ -152,7 +153,7 @@ MIN_RUN = 512
 SCRATCH_MAX_BYTES = 8 * 1024 * 1024
 #: Forward keeps its im2col columns for backward when they take at most this many bytes in all;
 #: larger ones are recomputed in backward (see "Saved or recomputed columns" above).
-SAVE_COLUMNS_MAX_BYTES = 8 * 1024 * 1024
+SAVE_COLUMNS_MAX_BYTES = 16 * 1024 * 1024
 #: d W's sum over P is split into BLAS calls of at most this many multiply-adds (M * N * K), when
 #: that needs no pieces shorter than MIN_SPLIT_K: see "Split-K for d W" in the module docstring.
 SMALL_GEMM_MNK = 100**3

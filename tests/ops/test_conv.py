@@ -350,11 +350,12 @@ def _lenet_geometry(n, c, hw, o, padding):
 
 def test_conv2d_numpy_keeps_small_columns_only():
     """Forward keeps its columns for backward up to SAVE_COLUMNS_MAX_BYTES: both LeNet layers at batch
-    64 (4.8 and 3.8 MB of float32 columns), not at batch 256, nor a 3x3 layer at 32x64x56x56 (230 MB)."""
+    64 (4.8 and 3.8 MB of float32 columns), the second at batch 256 (15.4 MB), not the first at batch
+    256 (19.3 MB), nor a 3x3 layer at 32x64x56x56 (230 MB)."""
     assert conv_module.keep_columns(_lenet_geometry(64, 1, 28, 6, 2), 4)
     assert conv_module.keep_columns(_lenet_geometry(64, 6, 14, 16, 0), 4)
+    assert conv_module.keep_columns(_lenet_geometry(256, 6, 14, 16, 0), 4)
     assert not conv_module.keep_columns(_lenet_geometry(256, 1, 28, 6, 2), 4)
-    assert not conv_module.keep_columns(_lenet_geometry(256, 6, 14, 16, 0), 4)
     big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
     assert not conv_module.keep_columns(big, 4)
 
