@@ -558,6 +558,65 @@ for mb in (1, 4, 32) if QUICK else (0.5, 1, 2, 4, 8, 16, 32):
 # backward ~25% faster at batch 64 and ~10% at batch 256.  Measure the whole, in the order it
 # really runs, before believing a sum of parts.
 #
+# ### The same product, at two speeds
+#
+# A BLAS library is not one algorithm: for each call it picks a kernel and a way to split the
+# work by the shapes, the memory order of the operands, the CPU it runs on.  Two calls that
+# compute exactly the same numbers can differ by 2-3x.  conv2d's weight gradient is such a
+# product: ``d W = GY @ X^T``, a (16, P) @ (P, 150) product for LeNet's second layer with P =
+# 6,400 pixels, or the same thing transposed, ``d W^T = X @ GY^T``.  And for the first layer,
+# (25, P) @ (P, 6) with P = 16,464, the same sum cut into three pieces of P, each a separate call:
+
+
+# %%
+def median_ms(fn, reps: int = 20) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+gy2, x2 = rng.standard_normal((16, 6400), dtype=np.float32), rng.standard_normal((150, 6400), dtype=np.float32)
+gy1, x1 = rng.standard_normal((6, 16464), dtype=np.float32), rng.standard_normal((25, 16464), dtype=np.float32)
+thirds = [slice(0, 6666), slice(6666, 13332), slice(13332, 16464)]
+products = {
+    "layer 2: GY @ X^T": lambda: gy2 @ x2.T,
+    "layer 2: (X @ GY^T)^T": lambda: (x2 @ gy2.T).T,
+    "layer 1: X @ GY^T, one call": lambda: x1 @ gy1.T,
+    "layer 1: X @ GY^T, 3 pieces": lambda: sum(x1[:, p] @ gy1[:, p].T for p in thirds),
+}
+for name, fn in products.items():
+    print(f"{name:>28}: {median_ms(fn):.3f} ms")
+results = [fn() for fn in products.values()]  # the same numbers, up to float32 rounding
+assert np.allclose(results[0], results[1], rtol=1e-4, atol=1e-2)
+assert np.allclose(results[2], results[3], rtol=1e-4, atol=1e-2)
+try:  # which BLAS, and which of its kernels this CPU gets
+    from threadpoolctl import threadpool_info
+
+    print([(lib["internal_api"], lib["version"], lib.get("architecture")) for lib in threadpool_info()])
+except ImportError:
+    pass
+
+# %% [markdown]
+# On the 2-core Intel Xeon this was written on (OpenBLAS 0.3.31 with its AVX-512 "SkylakeX"
+# kernels, 2 threads): 0.48 against 0.27 ms for layer 2, and 0.22 ms in one call against 0.078 ms
+# in three pieces for layer 1.  The second finding has a precise cause: OpenBLAS multiplies
+# matrices of up to 100³ multiply-adds with a separate small-matrix kernel that reads the operands
+# where they are; larger calls first copy ("pack") both operands into blocks, which is most of the
+# work when the result is only 25 x 6.  Pieces of 6,000 pixels are fast, pieces of 8,192 are as
+# slow as one call.  With the AVX2 kernels (``OPENBLAS_CORETYPE=Haswell`` forces them) the three
+# pieces cost the same as one call.  minigrad's conv2d uses both findings (see "Split-K for d W" in
+# `minigrad/ops/conv.py`), with the numbers and the machine written next to them -- a choice that
+# rests on a library's internals must say where it was measured.
+#
+# The machine matters as much.  The same minigrad code, conv2d's second layer at batch 64, measured
+# 1.7x PyTorch's time on a 2-core AMD EPYC and 2.5x on the Intel Xeon: PyTorch's oneDNN
+# convolution gains more from AVX-512 than NumPy's copies do.  A ratio without its machine is not a
+# result (`benchmarks/RESULTS.md` keeps both machines' tables).
+#
 # ## 5. What the GPU compiler makes of a kernel, without a GPU
 #
 # The interpreter can tell you a kernel is *correct*; it cannot tell you what it costs on
@@ -715,6 +774,8 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 #   for speed.
 # * **Memory is not free to touch**: fresh memory costs a page fault per 4 KiB page (count them
 #   with `ru_minflt`), and a part timed alone runs from a warm cache; time the whole.
+# * **The same product can run at two speeds**: a BLAS picks its kernel by shape, memory order and
+#   CPU.  Time the orientation you call, and name the library and the machine with the number.
 # * **Arithmetic intensity** (flops per byte) puts a kernel on the **roofline**: below the corner
 #   it is memory-bound (fuse, reuse, move fewer bytes), above it compute-bound.  Count bytes
 #   honestly, ideally by letting the kernel count them.
