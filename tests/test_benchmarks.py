@@ -6,11 +6,13 @@ the scripts against breaking silently, since nothing else runs them in CI.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+from conftest import HAS_CUDA
 
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -42,3 +44,27 @@ def test_benchmark_script_prints_a_table(script, expected_rows):
         lo, hi = (float(v) for v in spread.split("-"))
         assert lo <= hi, name
         assert all(float(f) >= 0 for f in faults.split(" / ")), name
+
+
+def test_gpu_benchmark_script_prints_a_table():
+    """bench_gpu.py on a GPU: the real table.  Elsewhere its ``--emulate`` smoke run: the same rows at
+    tiny sizes, minigrad's cuda path under emulate_cuda (kernels interpreted), PyTorch on the CPU --
+    so that the script a GPU session depends on is known to run before one has a GPU."""
+    env = dict(os.environ)
+    if HAS_CUDA:
+        args, rows_expected = [], 14
+        env.pop("TRITON_INTERPRET", None)  # compiled kernels on the GPU
+    else:
+        args, rows_expected = ["--emulate"], 7
+        env["TRITON_INTERPRET"] = "1"
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "bench_gpu.py"), *args], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("device: "), result.stdout
+    rows = table_rows(result.stdout)
+    assert len(rows) == rows_expected, result.stdout
+    for name, t_mg, t_torch, speedup, throughput in rows:
+        assert float(t_mg) > 0 and float(t_torch) > 0, name
+        assert float(speedup) == pytest.approx(float(t_torch) / float(t_mg), rel=0.05, abs=0.01), name
+        assert throughput.endswith(("TFLOP/s", "of copy)")), name
