@@ -243,6 +243,8 @@ def test_linear_bad_input(kernels):
         F.linear(x, w)
     with pytest.raises(ValueError, match=r"linear: bias must have shape \(5,\)"):
         F.linear(mg.zeros((4, 6), device=dev), w, mg.zeros(4, device=dev))
+    with pytest.raises(TypeError, match="linear: weight must be a Tensor, got ndarray"):
+        F.linear(mg.zeros((4, 6), device=dev), np.zeros((5, 6), np.float32))
     # dtypes: all one, as torch (which raises "self and mat2 must have the same dtype")
     with pytest.raises(TypeError, match=r"linear: both arguments need the same dtype, got float32 and float64"):
         F.linear(mg.zeros((4, 6), device=dev), mg.zeros((5, 6), dtype=mg.float64, device=dev))
