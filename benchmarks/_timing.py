@@ -112,6 +112,20 @@ def time_pair_with_range(
     return statistics.median(times_a), statistics.median(times_b), ratio_range(times_a, times_b)
 
 
+def median_ms(fn, runs: int = 20) -> float:
+    """Milliseconds per call of ``fn`` alone: one warm-up call, then the median of ``runs`` timed calls.
+
+    For one thing timed on its own (a quick look, or a smoke run); to compare two, use :func:`time_pair`.
+    """
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 def ratio_range(times_a: list[float], times_b: list[float]) -> str:
     """The lowest and highest per-sample ratio a/b, as "lo-hi": how far one run's ratio can be trusted.
 

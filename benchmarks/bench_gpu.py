@@ -28,14 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as TF
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from _timing import median_ms  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.nn.functional as F  # noqa: E402
@@ -48,15 +49,9 @@ def bench(fn) -> float:
     return do_bench(fn, warmup=25, rep=100)
 
 
-def wall_clock(fn, runs: int = 2) -> float:
-    """ms per call by the CPU clock, median of a few runs after one warm-up (``--emulate`` only)."""
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+def wall_clock(fn) -> float:
+    """ms per call by the CPU clock, the median of 2 calls after a warm-up (``--emulate`` only)."""
+    return median_ms(fn, runs=2)
 
 
 def fwd_bwd(mg_fn, torch_fn, tensors, ints=()):

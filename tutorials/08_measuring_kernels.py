@@ -68,7 +68,7 @@ import minigrad.nn.functional as F
 from minigrad.testing import check_kernel
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _timing import machine, time_pair  # noqa: E402  (benchmarks/_timing.py: the project's timing helper)
+from _timing import machine, median_ms, time_pair  # noqa: E402  (benchmarks/_timing.py: the project's timing helper)
 
 torch.manual_seed(0)
 print(machine())
@@ -569,16 +569,6 @@ for mb in (1, 4, 32) if QUICK else (0.5, 1, 2, 4, 8, 16, 32):
 
 
 # %%
-def median_ms(fn, reps: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
-
-
 gy2, x2 = rng.standard_normal((16, 6400), dtype=np.float32), rng.standard_normal((150, 6400), dtype=np.float32)
 gy1, x1 = rng.standard_normal((6, 16464), dtype=np.float32), rng.standard_normal((25, 16464), dtype=np.float32)
 thirds = [slice(0, 6666), slice(6666, 13332), slice(13332, 16464)]
