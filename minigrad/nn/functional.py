@@ -40,14 +40,19 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return input * Tensor(mask, dtype=input.dtype, device=input.device)
 
 
+def _check_tensors(op: str, input, weight, bias) -> None:
+    """A TypeError naming ``op`` and the argument unless input, weight and bias (or None) are Tensors."""
+    for name, t in (("input", input), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``; input (..., in_features), weight (out_features, in_features).
 
     One node on the tape, with its three gradients written out: see minigrad.ops.matmul.
     """
-    for name, t in (("input", input), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
+    _check_tensors("linear", input, weight, bias)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -68,9 +73,7 @@ def conv2d(
     input (N, C_in, H, W) or unbatched (C_in, H, W); weight (C_out, C_in/groups, KH, KW); bias (C_out,).
     ``stride``, ``dilation``: int or (h, w); ``padding``: int, (h, w), ``"valid"`` or ``"same"``.
     """
-    for name, t in (("input", input), ("weight", weight)) + ((("bias", bias),) if bias is not None else ()):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"conv2d: {name} must be a Tensor, got {type(t).__name__}")
+    _check_tensors("conv2d", input, weight, bias)
     return Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
 
 
