@@ -212,6 +212,10 @@ class ConvGeometry:
     def Kg(self) -> int:
         return self.Cg * self.KH * self.KW
 
+    def column_bytes_per_image(self, itemsize: int) -> int:
+        """Bytes of im2col columns one image needs: G * Kg values per output pixel."""
+        return self.G * self.Kg * self.OH * self.OW * itemsize
+
     @property
     def out_shape(self) -> tuple[int, ...]:
         shape = (self.N, self.O, self.OH, self.OW)
@@ -297,7 +301,7 @@ def _batch_blocks(geo: ConvGeometry, itemsize: int) -> list[slice]:
     """Slices of the batch whose im2col columns take about BLOCK_BYTES each (see "Cache blocking")."""
     if geo.N == 0:
         return []
-    per_image = geo.Kg * geo.G * geo.OH * geo.OW * itemsize
+    per_image = geo.column_bytes_per_image(itemsize)
     n = BLOCK_BYTES // max(per_image, 1)
     # ... but inner loops (OW * n elements) of at least MIN_RUN, as long as the columns still fit a
     # scratch buffer (a larger, fresh array would cost page faults on every block).
@@ -400,7 +404,7 @@ def _split_k_chunk(P: int, out_size: int) -> int:
 
 def keep_columns(geo: ConvGeometry, itemsize: int) -> bool:
     """Whether forward should keep its columns for backward (see "Saved or recomputed columns")."""
-    return geo.N * geo.G * geo.Kg * geo.OH * geo.OW * itemsize <= SAVE_COLUMNS_MAX_BYTES
+    return geo.N * geo.column_bytes_per_image(itemsize) <= SAVE_COLUMNS_MAX_BYTES
 
 
 def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: ConvGeometry, keep=False):

@@ -155,14 +155,14 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])  # (B, N): the batch dimensions folded into rows
         if ctx.kernels == "triton":
             from ..backend import load_triton
 
             dx, dwT = load_triton("matmul_kernels").matmul_backward(g, x, w.T, need_x, need_w)
             dw = dwT.T if need_w else None
         else:
-            x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
             dx = g @ w if need_x else None
-            dw = (x2.T @ g2).T if need_w else None  # = g2^T @ x2, faster this way round
-        db = g.reshape(-1, g.shape[-1]).sum(0) if need_b else None
+            dw = (x.reshape(-1, x.shape[-1]).T @ g2).T if need_w else None  # = g2^T @ x2, faster this way round
+        db = g2.sum(0) if need_b else None
         return dx, dw, db
