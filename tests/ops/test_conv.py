@@ -84,7 +84,8 @@ def test_conv2d_matches_torch(kernels, data, dtype):
 def test_conv2d_numpy_larger_shapes(data, dtype):
     """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
     batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's columns
-    kept for backward or recomputed there, and d W's sum over P split into pieces or not."""
+    kept for backward or recomputed there, d W's sum over P split into pieces or not, and the copies
+    back to (N, C, H, W) in tiny tiles (several per image, channel and batch block) or default ones."""
     x_shape, w_shape, has_bias, kwargs = data.draw(
         conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
     )
@@ -99,14 +100,22 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_COLUMNS_MAX_BYTES")
     # d W's sum over P (see _split_k_chunk): whole, or in thirds, rounded up (a shorter last piece).
     chunk = data.draw(st.sampled_from([conv_module._split_k_chunk, lambda P, _: -(-P // 3)]), label="split-K")
+    # _to_nchw's tiles: (2 images, 6 values): one row or less per tile; (3, 40): a few rows.
+    tiles = data.draw(
+        st.sampled_from([(2, 6), (3, 40), (conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS)]),
+        label="TILE_IMAGES, TILE_ELEMENTS",
+    )
+    default_tiles = conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS
     conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = *blocking, save_limit
     split_k_chunk, conv_module._split_k_chunk = conv_module._split_k_chunk, chunk
+    conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = tiles
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
         conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = defaults
         conv_module._split_k_chunk = split_k_chunk
+        conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = default_tiles
 
 
 # ----------------------------------------------------------------------------------- edge cases
@@ -358,6 +367,22 @@ def test_conv2d_numpy_keeps_small_columns_only():
     assert not conv_module.keep_columns(_lenet_geometry(256, 1, 28, 6, 2), 4)
     big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
     assert not conv_module.keep_columns(big, 4)
+
+
+@pytest.mark.parametrize(
+    "shape, crop",
+    [((3, 40, 40, 130), 0), ((2, 9, 7, 5), 0), ((4, 12, 11, 70), 2)],
+    ids=["3 batch tiles x 7 row tiles", "one tile", "cropped view (d x)"],
+)
+def test_conv2d_numpy_to_nchw_tiles(shape, crop):
+    """The tiled (C, H, W, n) -> (n, C, H, W) copy equals NumPy's transpose, at default tile sizes,
+    for a source larger than one tile in every direction, one smaller than a tile, and a view
+    without its border (as d x's padded block).  (Tiny tiles are drawn in the test above.)"""
+    src = np.random.default_rng(0).standard_normal(shape)
+    src = src[:, crop : shape[1] - crop, crop : shape[2] - crop]
+    dst = np.empty((src.shape[3], *src.shape[:3]))
+    conv_module._to_nchw(dst, src)
+    np.testing.assert_array_equal(dst, src.transpose(3, 0, 1, 2))
 
 
 def test_conv2d_numpy_split_k():
