@@ -267,6 +267,25 @@ def test_linear_is_one_node(kernels):
     assert_close(b.grad.cpu().numpy(), g.reshape(6, 5).sum(0), np.float64, "dbias = sum of g2's rows")
 
 
+def test_linear_numpy_weight_grad_is_c_contiguous(monkeypatch):
+    """The NumPy path hands linear's d weight over C-contiguous: a transposed view would be
+    transposed again by the copy into ``.grad`` (10x the product's time for a 9216 -> 128 layer;
+    see the module docstring).  Not a timing: the layout that decides it."""
+    layouts = {}
+    accumulate = mg.Tensor._accumulate_grad
+
+    def record(tensor, g):
+        layouts[id(tensor)] = g.flags.c_contiguous
+        accumulate(tensor, g)
+
+    monkeypatch.setattr(mg.Tensor, "_accumulate_grad", record)
+    rng = np.random.default_rng(0)
+    x, w = mg.tensor(rng.standard_normal((8, 6))), mg.tensor(rng.standard_normal((5, 6)), requires_grad=True)
+    with mg.use_kernels("numpy"):
+        F.linear(x, w).sum().backward()
+    assert layouts == {id(w): True}
+
+
 # ---------------------------------------------------------------------------- the Triton kernel
 @pytest.mark.parametrize("device", TRITON_DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
