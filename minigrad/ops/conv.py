@@ -108,14 +108,22 @@ The NumPy path
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
 * **Measured and rejected** (forward + backward of both LeNet layers, batch 64 and 256, interleaved
   against this code): columns over the kernel columns only, with one GEMM per kernel row reading
-  shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save);
+  shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save; measured
+  again on the Intel Xeon: forward alone 20% faster and LeNet's first layer 21-33% faster, but the
+  second layer 9% slower and 3x3 layers with 1-16 input channels 12-93% slower -- a win for one
+  shape only); the columns of a block in groups of channels, each group's im2col followed at once
+  by its part of the forward GEMM while it is in cache, partial products added (layer 2 forward
+  14% faster at batch 64, but with backward recomputing the columns group by group, forward +
+  backward 22-30% slower);
   ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
   slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the
   batch on two Python threads (AMD EPYC: 20-35% slower with BLAS on 2 threads each, 0.88-1.06x with
   BLAS pinned to 1: the copies are memory-bound there and do not speed up on a second core; Intel
-  Xeon: 7% faster at batch 64 and 30% at batch 256 with BLAS pinned to 1 once, but pinning and
-  unpinning it around each call, as a library would have to, made batch 64 20% *slower*: OpenBLAS's
-  threads restart); blocks of output *rows* over the whole
+  Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33% *slower* at batch 64 when
+  the call follows 2-thread BLAS calls, as in a network (2.85 against 2.13 ms; 2.18 when it follows
+  1-thread ones).  The likely cause: OpenBLAS's idle worker thread busy-waits on the second core for
+  a while after its last task, and the second Python thread competes with it.  Pinning itself is cheap -- 1.3 us through threadpoolctl's library handle, 0.09 ms through its
+  ``threadpool_limits`` context manager); blocks of output *rows* over the whole
   batch, so that ~1 MiB of columns stays in cache with long inner runs (15-63% slower: five GEMMs per
   layer and col2im's overlapping halo rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
   alone takes more than half the time of the whole forward + backward).
