@@ -122,10 +122,11 @@ The NumPy path
   Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33% *slower* at batch 64 when
   the call follows 2-thread BLAS calls, as in a network (2.85 against 2.13 ms; 2.18 when it follows
   1-thread ones).  The likely cause: OpenBLAS's idle worker thread busy-waits on the second core for
-  a while after its last task, and the second Python thread competes with it.  Pinning itself is cheap -- 1.3 us through threadpoolctl's library handle, 0.09 ms through its
-  ``threadpool_limits`` context manager); blocks of output *rows* over the whole
-  batch, so that ~1 MiB of columns stays in cache with long inner runs (15-63% slower: five GEMMs per
-  layer and col2im's overlapping halo rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
+  a while after its last task, and the second Python thread competes with it.  Pinning itself is
+  cheap: 1.3 us through threadpoolctl's library handle, 0.09 ms through its ``threadpool_limits``
+  context manager); blocks of output *rows* over the whole batch, so that ~1 MiB of columns stays
+  in cache with long inner runs (15-63% slower: five GEMMs per layer and col2im's overlapping halo
+  rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
   alone takes more than half the time of the whole forward + backward).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
