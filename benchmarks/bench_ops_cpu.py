@@ -4,7 +4,8 @@
 
 Shapes: the layers of LeNet-5 at batch 64 and 256 (1x28x28 -> conv 6@5x5 pad 2 ->
 pool 2 -> conv 16@5x5 -> pool 2 -> 400 -> 120 -> 84 -> 10), and one larger conv
-layer (32x64x56x56, 3x3).  Prints ms per forward+backward and the ratio
+layer (32x64x56x56, 3x3), and the layers of PyTorch's MNIST example network at batch
+64 (not issue #3's targets).  Prints ms per forward+backward and the ratio
 minigrad / PyTorch (lower is better; the issue's target is <= 1.5 for conv2d,
 max_pool2d, softmax and cross_entropy at the LeNet shapes).
 
@@ -138,6 +139,17 @@ def large_cases():
         ),
     )
     yield "max_pool2d N=32 64x56x56 k2", (lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [x], ())
+    # The layers of PyTorch's own MNIST example (conv 1 -> 32 3x3, conv 32 -> 64 3x3, pool, linear 9216 -> 128)
+    # at batch 64: not LeNet, but the next network a learner writes.
+    x1 = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    w1 = rng.standard_normal((32, 1, 3, 3)).astype(np.float32) * 0.3
+    yield "conv2d  N=64 1x28x28 -> 32@3x3", (F.conv2d, TF.conv2d, [x1, w1], ())
+    x2 = rng.standard_normal((64, 32, 26, 26)).astype(np.float32)
+    w2 = rng.standard_normal((64, 32, 3, 3)).astype(np.float32) * 0.06
+    yield "conv2d  N=64 32x26x26 -> 64@3x3", (F.conv2d, TF.conv2d, [x2, w2], ())
+    x3 = rng.standard_normal((64, 9216)).astype(np.float32)
+    w3 = rng.standard_normal((128, 9216)).astype(np.float32) * 0.01
+    yield "linear  N=64 9216 -> 128", (F.linear, TF.linear, [x3, w3], ())
 
 
 def main(argv=None) -> int:
