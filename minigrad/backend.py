@@ -216,6 +216,30 @@ def device_of(array) -> str:
     return "cpu" if isinstance(array, (np.ndarray, np.generic)) else "cuda"
 
 
+#: A transposed matrix larger than this is copied into C order tile by tile (:func:`_transposed_copy`).
+TILED_COPY_MIN_BYTES = 256 * 1024
+
+
+def _transposed_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of the F-contiguous matrix ``a`` (a transposed view, such as ``w.T`` or
+    the gradient of ``w.T``), in tiles of 256 rows x 64 columns.
+
+    ``np.array(a, order="C")`` walks the result row by row and reads ``a`` down a column: one value
+    of each 64-byte cache line, whose other 15 values are read one pass over all of ``a`` later.
+    Once ``a`` is larger than the L2 cache, each line is fetched 16 times.  A tile's 64 columns of
+    256 values (64 KiB of float32) stay in cache until all their values are copied.  Measured on a
+    2-core Intel Xeon (2 MiB L2 per core): 10.4 against 0.9 ms for a (128, 9216) float32 gradient of
+    ``w.T``; 31 against 4 ms at (2048, 2048); tiles of 64 x 64 or 64 x 256 were slower.  (conv2d's
+    NumPy path tiles its 4-D layout copies the same way: ``minigrad.ops.conv._to_nchw``.)
+    """
+    out = np.empty(a.shape, a.dtype)
+    rows, cols = a.shape
+    for i in range(0, rows, 256):
+        for j in range(0, cols, 64):
+            out[i : i + 256, j : j + 64] = a[i : i + 256, j : j + 64]
+    return out
+
+
 class NumpyNamespace:
     """Array functions for ``"cpu"`` tensors: thin names over NumPy."""
 
@@ -261,6 +285,14 @@ class NumpyNamespace:
     @staticmethod
     def copy(a):
         """A fresh, writable, contiguous array (also from NumPy scalars and broadcast views)."""
+        if (
+            isinstance(a, np.ndarray)
+            and a.ndim == 2
+            and not a.flags.c_contiguous
+            and a.flags.f_contiguous
+            and a.nbytes > TILED_COPY_MIN_BYTES
+        ):
+            return _transposed_copy(a)
         return np.array(a, copy=True, order="C")
 
     @staticmethod

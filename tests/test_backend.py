@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import minigrad as mg
@@ -127,3 +128,17 @@ def test_torch_namespace_matches_numpy_namespace():
     assert tx.astype(t, np.float32).dtype == torch.float32 and npx.astype(a, np.float32).dtype == np.float32
     same(npx.where(a > 0, a, 0.0), tx.where(t > 0, t, 0.0))
     same(npx.copy(a[:, ::2]), tx.copy(t[:, ::2]))
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((300, 130), np.float64), ((130, 700), np.float32), ((1, 70000), np.float32), ((40, 50), np.float64)],
+    ids=["ragged tiles, float64", "ragged tiles, float32", "one row: C- and F-contiguous", "small: one plain copy"],
+)
+def test_numpy_copy_of_a_transposed_matrix(shape, dtype):
+    """NumPy's copy of a transposed matrix (the gradient of ``w.T``) goes tile by tile above
+    TILED_COPY_MIN_BYTES: the same values, C-contiguous, writable, not a view of the source."""
+    src = np.random.default_rng(0).standard_normal(shape[::-1]).astype(dtype).T  # F-contiguous
+    out = backend.NumpyNamespace.copy(src)
+    np.testing.assert_array_equal(out, src)
+    assert out.flags.c_contiguous and out.flags.writeable and not np.shares_memory(out, src)
