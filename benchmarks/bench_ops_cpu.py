@@ -139,8 +139,8 @@ def large_cases():
         ),
     )
     yield "max_pool2d N=32 64x56x56 k2", (lambda x: F.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [x], ())
-    # The layers of PyTorch's own MNIST example (conv 1 -> 32 3x3, conv 32 -> 64 3x3, pool, linear 9216 -> 128)
-    # at batch 64: not LeNet, but the next network a learner writes.
+    # The conv and linear layers of PyTorch's own MNIST example network (conv 1 -> 32 3x3, conv 32 -> 64
+    # 3x3, linear 9216 -> 128) at batch 64: not LeNet, but the next network a learner writes.
     x1 = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
     w1 = rng.standard_normal((32, 1, 3, 3)).astype(np.float32) * 0.3
     yield "conv2d  N=64 1x28x28 -> 32@3x3", (F.conv2d, TF.conv2d, [x1, w1], ())

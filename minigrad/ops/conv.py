@@ -101,8 +101,9 @@ The NumPy path
   first write to each 4 KiB page is a page fault: allocating the temporaries anew for every block
   made LeNet's first layer at batch 64 take ~10 ms instead of ~6 ms here.  When it recomputes
   the columns, backward writes their gradient into the *same* buffer (the columns are dead once
-  ``d W`` is computed): one buffer instead of two keeps the working set inside the cache that this machine
-  really gives a process (copies ran at ~50 GB/s up to 4 MB and ~12 GB/s from 8 MB on).  Measured
+  ``d W`` is computed): one buffer instead of two keeps the working set inside the cache that
+  this machine really gives a process (copies ran at ~50 GB/s up to 4 MB and ~12 GB/s from 8 MB
+  on).  Measured
   for LeNet's second layer (forward + backward, 2 threads, best of 9 interleaved samples): 2.6 ms
   against 3.1 ms at batch 64, 11.8 against 12.8 ms at batch 256; no change for the first layer.
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
@@ -126,8 +127,8 @@ The NumPy path
   cheap: 1.3 us through threadpoolctl's library handle, 0.09 ms through its ``threadpool_limits``
   context manager); blocks of output *rows* over the whole batch, so that ~1 MiB of columns stays
   in cache with long inner runs (15-63% slower: five GEMMs per layer and col2im's overlapping halo
-  rows); FFT convolution (``np.fft.rfft2`` of layer 2's input
-  alone takes more than half the time of the whole forward + backward).
+  rows); FFT convolution (``np.fft.rfft2`` of layer 2's input alone takes more than half the time
+  of the whole forward + backward).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
 materialise ``X``.
