@@ -634,7 +634,7 @@ for shape in [(16, 10, 10, 64), (16, 28, 28, 64)]:  # (C, H, W, N): 0.4 MB (LeNe
 # %% [markdown]
 # On the Intel Xeon: 0.10 against 0.05 ms for the small block, 6.1 against 0.8 ms for the large
 # one.  LeNet's blocks are small, so LeNet never noticed; a first layer of 32 3x3 filters on MNIST
-# at batch 64 spent two thirds of its forward + backward in this one copy before the tiles.
+# at batch 64 spent three quarters of its forward + backward in this one copy before the tiles.
 #
 # A copy can also hide where no copy is written.  `linear`'s weight gradient `g2^T @ x2` can be
 # computed as `(x2^T @ g2)^T`, the same numbers, and for LeNet's layers that product alone is
