@@ -552,11 +552,11 @@ for mb in (1, 4, 32) if QUICK else (0.5, 1, 2, 4, 8, 16, 32):
 # the caches a process really gets were far smaller than the 32 MB L3 that `lscpu` reports (it is
 # shared with other virtual machines).  So timing each step of an algorithm alone, in a loop,
 # measures it with its data in cache, and the sum of the parts can be half of the whole.  For
-# conv2d's backward at LeNet's second layer (batch 64) the parts summed to 1.7 ms alone and the
-# whole took 3.2 ms: its im2col columns and their gradient, 3.8 MB each, did not fit together.
-# Writing the gradient into the columns' buffer (the columns are dead by then) made forward +
-# backward ~25% faster at batch 64 and ~10% at batch 256.  Measure the whole, in the order it
-# really runs, before believing a sum of parts.
+# an earlier version of conv2d's backward at LeNet's second layer (batch 64) the parts summed to
+# 1.7 ms alone and the whole took 3.2 ms: its im2col columns and their gradient, 3.8 MB each, did
+# not fit together.  Writing the gradient into the columns' buffer (the columns are dead by then)
+# made forward + backward ~25% faster at batch 64 and ~10% at batch 256.  Measure the whole, in
+# the order it really runs, before believing a sum of parts.
 #
 # ### The same product, at two speeds
 #
@@ -598,9 +598,10 @@ except ImportError:
 # where they are; larger calls first copy ("pack") both operands into blocks, which is most of the
 # work when the result is only 25 x 6.  Pieces of 6,000 pixels are fast, pieces of 8,192 are as
 # slow as one call.  With the AVX2 kernels (``OPENBLAS_CORETYPE=Haswell`` forces them) the three
-# pieces cost the same as one call.  minigrad's conv2d uses both findings (see "Split-K for d W" in
-# `minigrad/ops/conv.py`), with the numbers and the machine written next to them -- a choice that
-# rests on a library's internals must say where it was measured.
+# pieces cost the same as one call.  minigrad's conv2d used both findings, with the numbers and the
+# machine written next to them -- a choice that rests on a library's internals must say where it
+# was measured.  (Its current design computes d W as one product per output row, pieces of that
+# size by construction, and still uses the first: see `minigrad/ops/conv.py`.)
 #
 # The machine matters as much.  The same minigrad code, conv2d's second layer at batch 64, measured
 # 1.7x PyTorch's time on a 2-core AMD EPYC and 2.5x on the Intel Xeon: PyTorch's oneDNN

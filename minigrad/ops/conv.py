@@ -39,96 +39,104 @@ group and every (oh, ow, i, j) with ``oh*SH + i*DH = h + PT`` and ``ow*SW + j*DW
 
 The NumPy path
 --------------
-* **Layout (C, H, W, N).**  The padded input is stored channel-first with the batch *innermost*.
-  Then the windows are a strided view (``as_strided``, no copy) of shape (C, KH, KW, OH, OW, N)
-  whose two innermost axes are (OW, N): in every copy below NumPy's inner loop runs over N (or
-  over OW*N when SW = 1, where the two merge into one contiguous run) instead of over OW alone.
-  Measured for LeNet's second layer at batch 64 (OW = 10), the im2col copy took 0.28 ms this way
-  against 0.68 ms from an (N, C, H, W)-ordered view.
-* **im2col = one copy** of that view into ``X`` (G, Kg, P), then **one batched BLAS matmul**
-  ``W @ X`` over the groups.  The output comes out as (O, OH, OW, N) and is transposed to
-  (N, O, OH, OW) by one output-sized copy (O*P elements, against Kg*P for the columns), done in
-  cache-sized tiles (:func:`_to_nchw`; as one NumPy copy it ran 6-7x slower once a block's output
-  passed the L2 cache's size).
-* **Backward**: ``d W`` is one matmul, computed transposed as ``d W^T = X @ GY^T`` (Kg, Og): the same
-  product, but OpenBLAS is faster with the long P dimension shared by two row-major operands and the
-  small one last (LeNet's second layer at batch 64, 2 threads: 0.27 ms against 0.48 ms for
-  ``GY @ X^T``; its first layer: 0.22 against 0.29 ms).  The columns' gradient ``W^T @ GY`` is
-  another; **col2im** adds it back onto ``d x_pad`` in two passes, one strided ``+=`` per kernel
-  row, then one per kernel column -- no ``np.add.at``, no loop over batch, channels or pixels.
-* **Cache blocking.**  The columns are Kg times larger than the input: 15-20 MB for a LeNet layer
-  at batch 256, more than the 1 MiB L2 cache per core of the AMD EPYC this was developed on, so
-  every pass over them (im2col, matmul, col2im) would run at that machine's memory bandwidth.
-  The batch is therefore processed in blocks of images whose columns take about
-  :data:`BLOCK_BYTES` (with at least :data:`MIN_RUN` elements per inner loop): each block's
-  columns are written and used while they are still in cache.  This is a loop over *blocks* of
-  the batch (one block for small batches), not over images: the work inside is the vectorised
-  code above.
-* **Saved or recomputed columns.**  ``d W`` needs the columns again.  Forward keeps them for
-  backward when all of them take at most :data:`SAVE_COLUMNS_MAX_BYTES`; larger ones are
-  *recomputed* in backward, block by block, from the saved input (as PyTorch's conv2d, which saves
-  only its input and weight).  Small columns are still in a cache when backward reads them, and the
-  second im2col is the work saved; large ones are not, and re-reading them from memory cost more
-  than a second, cache-resident im2col -- and they would hold Kg times the input's memory from
-  forward to backward (230 MB for a 3x3 layer at 32x64x56x56).  Measured, forward + backward, 2
-  threads, glibc keeping freed memory so that no page faults count: on a 2-core Intel Xeon (2 MiB L2
-  per core) keeping was 11-21% faster for both LeNet layers at batch 64 (columns of 4.8 and 3.8 MB)
-  and at batch 256 (19 and 15 MB); on a 2-core AMD EPYC (1 MiB L2 per core, an earlier version of
-  this code) it was ~10% faster for layer 2 at batch 64, the same for layer 2 at batch 256 (9.6
-  against 9.5 ms), not faster for layer 1 at batch 64 (by how much was not recorded) and 40%
-  *slower* for layer 1 at batch 256 (13.7 against 9.8 ms).  The 16 MiB limit recomputes the one case
-  that clearly lost there: layer 1's 19 MB at batch 256.
-* **Split-K for d W.**  ``d W^T = X @ GY^T`` is a long sum over the P pixels of a block into a small
-  result; for LeNet's first layer a (25, P) @ (P, 6) product with P = 16,464.  It is computed as a
-  sum of products over pieces of P, each of at most 100**3 multiply-adds (:data:`SMALL_GEMM_MNK`):
-  (25, 6666) @ (6666, 6) three times, partial results added -- the same split of the reduction
-  ("split-K") that the Triton weight-gradient kernel uses to spread work over more programs.  Here
-  the reason is the BLAS: OpenBLAS's AVX-512 kernels ("SkylakeX", which it picks on CPUs that have
-  AVX-512) multiply matrices up to that size with a separate small-matrix kernel that reads the
-  operands where they are, instead of first packing them into blocks -- and packing is most of the
-  work when the result is only 25 x 6.  Measured on a 2-core Intel Xeon, OpenBLAS 0.3.31: one
-  block's ``d W`` 0.078 ms in pieces against 0.22 ms in one call (pieces of 6,000: fast; of 8,192:
-  as slow as one call); the layer's forward + backward (without ``d x``, as in LeNet) 1.66 against
-  2.02 ms at batch 64, 7.5 against 10.0 ms at batch 256.  With its AVX2 kernels (forced with
-  ``OPENBLAS_CORETYPE=Haswell`` on the same machine) the pieces cost the same as one call (0.216
-  against 0.212 ms).  Wider layers get one call: for the second layer (16 x 150) the pieces would be
-  416 pixels long, and pieces that short (below :data:`MIN_SPLIT_K`) made its GEMMs slower.
-  (Splitting forward's (6, 25) @ (25, P) the same way was 40% faster with the AVX-512 kernels but
-  20% slower with the AVX2 ones: left as one call.)
-* **Scratch buffers.**  The per-block temporaries (padded input, columns, their gradient, ...) live
-  in buffers that are reused across blocks and across calls (:func:`_scratch`, one set per
-  thread).  A fresh large NumPy array comes from the operating system as untouched pages, and the
-  first write to each 4 KiB page is a page fault: allocating the temporaries anew for every block
-  made LeNet's first layer at batch 64 take ~10 ms instead of ~6 ms here.  When it recomputes
-  the columns, backward writes their gradient into the *same* buffer (the columns are dead once
-  ``d W`` is computed): one buffer instead of two keeps the working set inside the cache that
-  this machine really gives a process (copies ran at ~50 GB/s up to 4 MB and ~12 GB/s from 8 MB
-  on).  Measured
-  for LeNet's second layer (forward + backward, 2 threads, best of 9 interleaved samples): 2.6 ms
-  against 3.1 ms at batch 64, 11.8 against 12.8 ms at batch 256; no change for the first layer.
+Full im2col copies every input value KH*KW times, and for LeNet's second layer the copies, not
+the GEMMs, were half of the time.  The NumPy path copies each value KW times and gets the KH
+shifts along H for free, from a view:
+
+* **The rows: im2col along W only** (:func:`_rows`).  For every row h of the padded input and
+  every output column ow, the KW values that ow's windows read from row h::
+
+      R[g, h, (c, j), (ow, n)] = x_pad[n, g*Cg + c, h, ow*SW + j*DW]       (G, Hp, Cg*KW, OW*n)
+
+  One strided view of the padded block, one copy.  The batch is *innermost*: the padded input is
+  stored (Hp, C, Wp, n), so that in the copy NumPy's inner loop runs over OW*n contiguous values
+  (over n alone when SW > 1) instead of over OW alone (for LeNet's second layer, OW = 10; with
+  full im2col this layout made the copy 0.28 ms against 0.68 ms from an (N, C, H, W)-ordered view).
+* **The columns are a view of the rows** (:func:`_windows`).  Output row oh's columns ``X[g, oh]``
+  (Kg, OW*n), in the order (i, c, j), are rows ``(c, j)`` of ``R[g, oh*SH + i]`` for i < KH: KH
+  consecutive input rows of Cg*KW matrix rows each, that is the Kg consecutive matrix rows of R
+  that start at input row oh*SH.  Output row oh + 1's start SH input rows further down.  So all the
+  columns are one ``as_strided`` view (G, OH, Kg, OW*n) of R in which neighbouring output rows
+  overlap, with the weights reordered to (i, c, j) to match.  This needs DH = 1: see "Dilation".
+* **Forward: one GEMM per (group, output row)**, ``out[g, oh] = W[g] @ X[g, oh]``, (Og, Kg) @ (Kg,
+  OW*n), all in one ``np.matmul`` over the batch dimensions (G, OH): NumPy loops over them in C
+  and calls the BLAS for each.  The result is written through a transposed view straight into
+  (O, OH, OW, n) order, and copied back to (N, O, OH, OW) in cache-sized tiles (:func:`_to_nchw`;
+  as one NumPy copy it ran 6-7x slower once a block's output passed the L2 cache's size).
+* **d W, the same view**: ``d W^T[g] = sum over oh of X[g, oh] @ GY[g, oh]^T``, (Kg, OW*n) @ (OW*n,
+  Og), one GEMM per output row, summed.  Computed as d W^T, (Kg, Og): the same numbers, but
+  OpenBLAS was faster with the long dimension shared by two row-major operands and the small one
+  last (LeNet's second layer at batch 64, 2 threads: 0.27 against 0.55 ms for ``GY @ X^T``).
+* **d x: a transposed convolution along H, one GEMM per input row.**  The gradient of the rows is
+  ``d R[g, h] = sum of W_i[g]^T @ GY[g, oh]`` over the (oh, i) with oh*SH + i = h, where W_i[g]
+  (Og, Cg*KW) is kernel row i.  Put gy in a buffer GP (G, Hp + KH - 1, Og, OW*n) with output row
+  oh at row KH - 1 + oh*SH and zeros elsewhere.  Then the KH rows of GP from row h on hold, for
+  i' = 0 .. KH - 1, the output row that kernel row i = KH - 1 - i' brings to input row h (or
+  zeros): ``d R[g, h] = Wx[g] @ GP[g, h : h + KH]``, (Cg*KW, KH*Og) @ (KH*Og, OW*n), with Wx the
+  weights, kernel rows reversed -- again one overlapping view, as in forward.  With SH > 1, GP's
+  rows between output rows are zeros that these GEMMs multiply: SH times the multiply-adds d x
+  needs, for strided layers only.  Then **col2im along W only**: each (ow, j) entry of d R is
+  added back to input column ow*SW + j*DW, KW strided ``+=`` in all, no ``np.add.at``, no loop over
+  batch, channels or pixels.  (Computing d R as the columns' gradient ``W^T @ GY`` per output row
+  and adding its KH overlapping row blocks back took 0.93 ms for LeNet's second layer at batch 64,
+  2 threads; this GEMM 0.33 ms.)  The GEMM is computed transposed, (OW*n, KH*Og) @ (KH*Og, Cg*KW),
+  into (H, OW, n, C, KW) order, and copied back with :func:`_hwnc_to_nchw`: 0.35 against 0.48 ms
+  for LeNet's second layer at batch 64.
+* **Dilation along H** (DH > 1): a window's rows are DH input rows apart, not consecutive, and the
+  overlapping view does not exist.  The weight gets DH - 1 rows of zeros between its rows
+  (:func:`_undilated`): a kernel of DH*(KH-1) + 1 rows with DH = 1 and the same output.  The code
+  above runs unchanged, multiplying the zero rows too (DH times the multiply-adds along H), and
+  d W keeps every DH-th row.  (Dilation along W is in the rows' view.)
+* **Cache blocking.**  The batch is processed in blocks of images whose rows take about
+  :data:`BLOCK_BYTES` (the L2 cache of one core), but with GEMMs at least :data:`MIN_RUN` values
+  wide: each block's rows are written and used while they are still in cache.  This is a loop over
+  *blocks* of the batch (one block for small batches), not over images: the work inside is the
+  vectorised code above.
+* **Saved or recomputed rows.**  ``d W`` needs the rows again.  Forward keeps them for backward
+  when all of them take at most :data:`SAVE_ROWS_MAX_BYTES`; larger ones are *recomputed* in
+  backward, block by block, from the saved input (as PyTorch's conv2d, which saves only its input
+  and weight): re-reading them from memory cost more than a second, cache-resident copy (measured
+  with the full im2col columns of the previous design, on a 2-core AMD EPYC: 40% slower for LeNet's
+  first layer at batch 256, whose columns took 19 MB), and they would hold about KW times the input's
+  memory from forward to backward.  The rows are KH*OH/Hp times smaller than full columns: 4.3 and
+  4.6 MB for LeNet's layers at batch 256 (kept), 80 MB for a 3x3 layer at 32x64x56x56 (recomputed).
+* **Scratch buffers.**  The per-block temporaries (padded input, rows, GP, ...) live in buffers
+  that are reused across blocks and across calls (:func:`_scratch`, one set per thread).  A fresh
+  large NumPy array comes from the operating system as untouched pages, and the first write to
+  each 4 KiB page is a page fault: allocating the temporaries anew for every block made LeNet's
+  first layer at batch 64 take ~10 ms instead of ~6 ms (with the previous design's columns).
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
-* **Measured and rejected** (forward + backward of both LeNet layers, batch 64 and 256, interleaved
-  against this code): columns over the kernel columns only, with one GEMM per kernel row reading
-  shifted views of them (9-14% slower: five small GEMMs cost more than the copy they save; measured
-  again on the Intel Xeon: forward alone 20% faster and LeNet's first layer 21-33% faster, but the
-  second layer 9% slower and 3x3 layers with 1-16 input channels 12-93% slower -- a win for one
-  shape only); the columns of a block in groups of channels, each group's im2col followed at once
-  by its part of the forward GEMM while it is in cache, partial products added (layer 2 forward
-  14% faster at batch 64, but with backward recomputing the columns group by group, forward +
-  backward 22-30% slower);
-  ``d x`` as a transposed convolution along H, one GEMM straight into col2im's first pass (2-14%
-  slower: its copy of the row-shifted gradient is nearly as large as the columns); halves of the
-  batch on two Python threads (AMD EPYC: 20-35% slower with BLAS on 2 threads each, 0.88-1.06x with
-  BLAS pinned to 1: the copies are memory-bound there and do not speed up on a second core; Intel
-  Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33% *slower* at batch 64 when
-  the call follows 2-thread BLAS calls, as in a network (2.85 against 2.13 ms; 2.18 when it follows
-  1-thread ones).  The likely cause: OpenBLAS's idle worker thread busy-waits on the second core for
-  a while after its last task, and the second Python thread competes with it.  Pinning itself is
-  cheap: 1.3 us through threadpoolctl's library handle, 0.09 ms through its ``threadpool_limits``
-  context manager); blocks of output *rows* over the whole batch, so that ~1 MiB of columns stays
-  in cache with long inner runs (15-63% slower: five GEMMs per layer and col2im's overlapping halo
-  rows); FFT convolution (``np.fft.rfft2`` of layer 2's input alone takes more than half the time
-  of the whole forward + backward).
+* **Measured against the previous design** (full im2col columns (G, Kg, P), one GEMM per block,
+  col2im in two passes, 2026-12-01, 2-core Intel Xeon with AVX-512, OpenBLAS 0.3.31, forward +
+  backward with d x, best of 2 x 15-40 calls, 2 threads / 1 thread): LeNet's first layer 0.66 /
+  0.61x the time at batch 64, 0.59 / 0.63x at 256; its second layer 0.91 / 0.82x at 64, 0.91 /
+  0.81x at 256; PyTorch's MNIST-example layers, 1 -> 32 3x3 at 64x28x28 1.11 / 0.98x (its d x is
+  a thin GEMM: Cg*KW = 3 columns) and 32 -> 64 3x3 at 64x26x26 0.96 / 0.94x; a 3x3 layer at
+  32x64x56x56 1.04 / 1.05x.  The second layer's GEMMs are now most of its time (1.2 of 1.9 ms at
+  batch 64): ten (16, 150) @ (150, 640) products are too small for OpenBLAS to use both cores.
+* **Measured and rejected.**  Writing forward's GEMM in (OH, OW, n, O) order (channels last)
+  instead: LeNet's second layer 0.24 against 0.38 ms for that GEMM, but the 1 -> 32 3x3 layer 0.67
+  against 0.34 ms, and its copy back to (N, O, OH, OW) is slower; kept (O, OH, OW, n).  With the
+  previous design (forward + backward of both LeNet layers, batch 64 and 256, interleaved against
+  it): columns over the kernel columns only, with one GEMM per *kernel* row reading shifted views
+  of them (K = Cg*KW per GEMM, the KH products added; 9-14% slower on the AMD EPYC; on the Intel
+  Xeon the second layer 9% slower and 3x3 layers with 1-16 input channels 12-93% slower); the
+  columns of a block in groups of channels, each group's im2col followed at once by its part of the
+  forward GEMM while it is in cache (forward + backward 22-30% slower); ``d x`` as a transposed
+  convolution along H with a *copy* of the row-shifted gradient (2-14% slower: the copy was nearly
+  as large as the columns; GP's overlapping view above needs none); splitting d W's sum over P into
+  BLAS calls of at most 100**3 multiply-adds (OpenBLAS's AVX-512 kernels multiply products that
+  small without packing them: 0.078 against 0.22 ms for LeNet's first layer; the per-row GEMMs
+  here are such pieces already); halves of the batch on two Python threads (AMD EPYC: 20-35%
+  slower with BLAS on 2 threads each, 0.88-1.06x with BLAS pinned to 1: the copies are
+  memory-bound there; Intel Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33%
+  *slower* at batch 64 when the call follows 2-thread BLAS calls, as in a network (2.85 against
+  2.13 ms; 2.18 when it follows 1-thread ones), likely because OpenBLAS's idle worker thread
+  busy-waits on the second core for a while after its last task and the second Python thread
+  competes with it; pinning itself is cheap: 1.3 us through threadpoolctl's library handle, 0.09
+  ms through its ``threadpool_limits`` context manager); blocks of output rows over the whole batch
+  with full columns (15-63% slower); FFT convolution (``np.fft.rfft2`` of layer 2's input alone
+  takes more than half the time of the whole forward + backward).
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
 materialise ``X``.
@@ -138,7 +146,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -148,28 +156,24 @@ from ..function import Function, is_grad_enabled
 
 OP = "conv2d"
 
-#: The NumPy path processes the batch in blocks whose im2col columns take about this many bytes
-#: (see "Cache blocking" above): about the L2 cache of one core.  On the 2-core AMD EPYC this was
-#: developed on (1 MiB L2 per core, 32 MiB L3), LeNet's first layer ran fastest with 1 MiB blocks
-#: among 0.5, 1, 2 and 4 MiB; at batch 256 blocking made the first layer ~1.8x and the second
-#: ~1.3x faster than one block (single-threaded timings on a shared, noisy machine).  On a 2-core
-#: Intel Xeon (2 MiB L2 per core, a 480 MiB L3) block sizes from 1 to 4 MiB ran within 3% of each other
-#: for LeNet's second layer, and smaller ones were slower (2026-12-01).
+#: The NumPy path processes the batch in blocks whose rows (im2col along W) take about this many
+#: bytes (see "Cache blocking" above): about the L2 cache of one core.  Measured on a 2-core Intel
+#: Xeon (2 MiB L2 per core), forward + backward, 2 threads: LeNet's first layer at batch 256 took
+#: 7-8 ms in 1 MiB blocks (4 blocks of 64 images) and 13 ms in 4 MiB ones (one block); the second
+#: layer ran within 4% with either (2026-12-01).
 BLOCK_BYTES = 1024 * 1024
-#: ... but at least this many elements per inner loop of the copies (OW * images per block): NumPy
-#: pays a fixed cost per inner loop, which dominated with the 16-image blocks that 1 MiB gives
-#: LeNet's second layer (OW = 10); it now gets blocks of at least 52 images.
+#: ... but at least this many output values per GEMM row (OW * images per block): the GEMMs are one
+#: per output row, (Og, Kg) @ (Kg, OW*n), and a thin right-hand side wastes the BLAS.  A 3x3 layer
+#: at 32x64x56x56 took 262 ms forward + backward in blocks of 3 images (OW*n = 168), 220 ms in
+#: blocks of 8 and 212 ms in blocks of 16 (2 threads).  It also keeps the copies' inner loops long
+#: (NumPy pays a fixed cost per inner loop).
 MIN_RUN = 512
 #: Scratch buffers (see the module docstring) are kept between calls up to this size each.
 SCRATCH_MAX_BYTES = 8 * 1024 * 1024
-#: Forward keeps its im2col columns for backward when they take at most this many bytes in all;
-#: larger ones are recomputed in backward (see "Saved or recomputed columns" above).
-SAVE_COLUMNS_MAX_BYTES = 16 * 1024 * 1024
-#: d W's sum over P is split into BLAS calls of at most this many multiply-adds (M * N * K), when
-#: that needs no pieces shorter than MIN_SPLIT_K: see "Split-K for d W" in the module docstring.
-SMALL_GEMM_MNK = 100**3
-MIN_SPLIT_K = 2048
-#: The (C, H, W, n) -> (n, C, H, W) copies go tile by tile, each tile at most TILE_IMAGES images and
+#: Forward keeps its rows for backward when they take at most this many bytes in all; larger ones
+#: are recomputed in backward (see "Saved or recomputed rows" above).
+SAVE_ROWS_MAX_BYTES = 16 * 1024 * 1024
+#: The copies back to (N, C, H, W) go tile by tile, each tile at most TILE_IMAGES images and
 #: TILE_ELEMENTS values of one channel (64 images x 256 pixels): see :func:`_to_nchw`.
 TILE_IMAGES = 64
 TILE_ELEMENTS = 64 * 256
@@ -227,9 +231,9 @@ class ConvGeometry:
     def Kg(self) -> int:
         return self.Cg * self.KH * self.KW
 
-    def column_bytes_per_image(self, itemsize: int) -> int:
-        """Bytes of im2col columns one image needs: G * Kg values per output pixel."""
-        return self.G * self.Kg * self.OH * self.OW * itemsize
+    def row_bytes_per_image(self, itemsize: int) -> int:
+        """Bytes of the NumPy path's rows (im2col along W) for one image: (H + PT + PB) * C * KW * OW values."""
+        return (self.H + self.PT + self.PB) * self.C * self.KW * self.OW * itemsize
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -312,17 +316,29 @@ def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, paddi
 
 
 # -------------------------------------------------------------------------------------- NumPy path
+def _undilated(geo: ConvGeometry, w: np.ndarray) -> tuple[ConvGeometry, np.ndarray]:
+    """A dilation along H turned into zero rows of the kernel (see "Dilation along H").
+
+    For DH > 1: the weight with DH - 1 rows of zeros between its rows, (O, Cg, DH*(KH-1) + 1, KW),
+    and the geometry of that kernel with DH = 1 (the same output size).  Otherwise unchanged.
+    """
+    if geo.DH == 1:
+        return geo, w
+    KH = geo.DH * (geo.KH - 1) + 1
+    wd = np.zeros((geo.O, geo.Cg, KH, geo.KW), w.dtype)
+    wd[:, :, :: geo.DH] = w
+    return replace(geo, KH=KH, DH=1), wd
+
+
 def _batch_blocks(geo: ConvGeometry, itemsize: int) -> list[slice]:
-    """Slices of the batch whose im2col columns take about BLOCK_BYTES each (see "Cache blocking")."""
+    """Slices of the batch whose rows take about BLOCK_BYTES each (see "Cache blocking")."""
     if geo.N == 0:
         return []
-    per_image = geo.column_bytes_per_image(itemsize)
-    n = BLOCK_BYTES // max(per_image, 1)
-    # ... but inner loops (OW * n elements) of at least MIN_RUN, as long as the columns still fit a
-    # scratch buffer (a larger, fresh array would cost page faults on every block).
-    n = max(n, min(-(-MIN_RUN // geo.OW), SCRATCH_MAX_BYTES // max(per_image, 1)), 1)
+    per_image = geo.row_bytes_per_image(itemsize)
+    # ... but with GEMMs at least MIN_RUN values wide (OW * images): see MIN_RUN.
+    n = max(BLOCK_BYTES // per_image, -(-MIN_RUN // geo.OW), 1)
     blocks = max(1, geo.N // n)
-    # Sizes differ by at most one and none is below n: 256 images with n = 52 -> 4 blocks of 64.
+    # Sizes differ by at most one and none is below n: 256 images with n = 62 -> 4 blocks of 64.
     bounds = [i * geo.N // blocks for i in range(blocks + 1)]
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -348,76 +364,65 @@ def _scratch(slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 _scratch_buffers = threading.local()
 
 
-def _pad_chwn(x: np.ndarray, geo: ConvGeometry, slot: str) -> np.ndarray:
-    """The zero-padded input block in (C, H + PT + PB, W + PL + PR, n) layout (one copy of the block)."""
+def _pad_hcwn(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The zero-padded input block in (H + PT + PB, C, W + PL + PR, n) layout (one copy of the block)."""
     n, C, H, W = x.shape
-    xt = _scratch(slot, (C, H + geo.PT + geo.PB, W + geo.PL + geo.PR, n), x.dtype)
+    xp = _scratch("xp", (H + geo.PT + geo.PB, C, W + geo.PL + geo.PR, n), x.dtype)
     if geo.PT or geo.PB or geo.PL or geo.PR:
-        xt.fill(0)
-    xt[:, geo.PT : geo.PT + H, geo.PL : geo.PL + W, :] = x.transpose(1, 2, 3, 0)
-    return xt
+        xp.fill(0)
+    xp[geo.PT : geo.PT + H, :, geo.PL : geo.PL + W] = x.transpose(2, 1, 3, 0)
+    return xp
 
 
-def _im2col(xt: np.ndarray, geo: ConvGeometry, slot: str | None) -> np.ndarray:
-    """Columns ``X`` (G, Kg, OH*OW*n) of a padded (C, Hp, Wp, n) block: one strided view, one copy.
+def _rows(xp: np.ndarray, geo: ConvGeometry, slot: str | None) -> np.ndarray:
+    """The rows ``R`` (G, Hp, Cg*KW, OW*n) of a padded (Hp, C, Wp, n) block: im2col along W only.
 
-    Entry ``[g, (c, i, j), (oh, ow, n)]`` is ``xt[g*Cg + c, oh*SH + i*DH, ow*SW + j*DW, n]``.
-    Written into the scratch buffer ``slot``, or into a new array (to be kept) when ``slot`` is None.
+    Entry ``[g, h, (c, j), (ow, n)]`` is ``xp[h, g*Cg + c, ow*SW + j*DW, n]``: for every input row h,
+    the KW values that each output column reads from it.  One strided view, one copy (KW times the
+    block, against KH*KW times for full im2col columns).  Written into the scratch buffer ``slot``, or
+    into a new array (to be kept for backward) when ``slot`` is None.
     """
-    C, _, _, n = xt.shape
-    sc, sh, sw, sn = xt.strides
-    windows = as_strided(
-        xt,
-        shape=(C, geo.KH, geo.KW, geo.OH, geo.OW, n),
-        strides=(sc, geo.DH * sh, geo.DW * sw, geo.SH * sh, geo.SW * sw, sn),
+    Hp, C, _, n = xp.shape
+    sh, sc, sw, sn = xp.strides
+    G, Cg = geo.G, geo.Cg
+    view = as_strided(
+        xp,
+        shape=(G, Hp, Cg, geo.KW, geo.OW, n),
+        strides=(Cg * sc, sh, sc, geo.DW * sw, geo.SW * sw, sn),
         writeable=False,
     )
-    cols = np.empty(windows.shape, xt.dtype) if slot is None else _scratch(slot, windows.shape, xt.dtype)
-    np.copyto(cols, windows)
-    return cols.reshape(geo.G, geo.Kg, geo.OH * geo.OW * n)
+    R = np.empty(view.shape, xp.dtype) if slot is None else _scratch(slot, view.shape, xp.dtype)
+    np.copyto(R, view)
+    return R.reshape(G, Hp, Cg * geo.KW, geo.OW * n)
 
 
-def _col2im(dcols: np.ndarray, geo: ConvGeometry, n: int) -> np.ndarray:
-    """Add the column gradient (G, Kg, OH*OW*n) back onto the padded input block: (C, Hp, Wp, n).
+def _windows(R: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The im2col columns of every output row, as an overlapping view of the rows: no copy.
 
-    Entry ``[(c, i, j), (oh, ow, n)]`` of the columns was read from ``xt[c, oh*SH + i*DH, ow*SW + j*DW,
-    n]``, so that is where its gradient is added.  Done in two passes, rows first, then columns::
-
-        t[c, j, h, ow, n]  = sum over i, oh with oh*SH + i*DH = h   of dcols[c, i, j, oh, ow, n]
-        dxt[c, h, w, n]    = sum over j, ow with ow*SW + j*DW = w   of t[c, j, h, ow, n]
-
-    Each pass is one strided ``+=`` per kernel row (then column): KH + KW adds, no loop over pixels.
-    Adding all KH*KW offsets straight into ``dxt`` computes the same sum, but each of its KH*KW adds
-    runs over short rows (OW*n elements, then a jump to the next input row); with stride 1 the first
-    pass here writes whole (OH, OW, n) blocks of ``t`` at once.  Measured for LeNet's second layer at batch 64:
-    0.55 ms against 0.76 ms.
+    ``X[g, oh]`` (Kg, OW*n) holds, in row ``(i, c, j)``, the input values that output row oh's
+    dot products multiply by ``weight[o, c, i, j]``: row ``(c, j)`` of ``R[g, oh*SH + i]``.  In
+    ``R`` the KH input rows ``oh*SH .. oh*SH + KH - 1`` lie one after the other, each Cg*KW rows of
+    the matrix long, so ``X[g, oh]`` is the slice of Kg = KH*Cg*KW consecutive rows that starts at
+    input row oh*SH -- and output row oh + 1's slice starts SH input rows further down.  The
+    columns of neighbouring output rows overlap in memory instead of being copied KH times.
+    Shape (G, OH, Kg, OW*n).  (With a dilation DH > 1 the slice would not be consecutive rows:
+    see "Dilation along H".)
     """
-    C, KH, KW, OH, OW = geo.C, geo.KH, geo.KW, geo.OH, geo.OW
-    Hp, Wp = geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR
-    d = dcols.reshape(C, KH, KW, OH, OW, n)
-    rows, cols = geo.SH * (OH - 1) + 1, geo.SW * (OW - 1) + 1  # extent of one offset's slice
-    t = _scratch("col2im_rows", (C, KW, Hp, OW, n), dcols.dtype)
-    t.fill(0)
-    for i in range(KH):
-        t[:, :, i * geo.DH : i * geo.DH + rows : geo.SH] += d[:, i]
-    dxt = _scratch("dxt", (C, Hp, Wp, n), dcols.dtype)
-    dxt.fill(0)
-    for j in range(KW):
-        dxt[:, :, j * geo.DW : j * geo.DW + cols : geo.SW] += t[:, j]
-    return dxt
+    G, Hp, CKW, S = R.shape
+    sg, sh, sr, ss = R.strides
+    return as_strided(R, shape=(G, geo.OH, geo.KH * CKW, S), strides=(sg, geo.SH * sh, sr, ss), writeable=False)
 
 
 def _to_nchw(dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[n, c, h, w] = src[c, h, w, n]``: a block back from the batch-innermost layout, in tiles.
 
-    ``dst`` (n, C, H, W) is a C-contiguous block of the result; ``src`` (C, H, W, n) may be a view
-    (for ``d x``, the padded block without its border).  One NumPy copy,
-    ``dst[...] = src.transpose(3, 0, 1, 2)``, walks ``dst`` in memory order: along w, it reads
-    ``src`` with a stride of n values, so of each 64-byte cache line of ``src`` (16 float32 values
-    of consecutive images) it uses one value and moves on.  The other 15 are read on the walks for
-    the next 15 images -- one pass over all of ``src`` later, so once ``src`` is larger than the L2
-    cache, every line comes from memory 16 times.  Measured on a 2-core Intel Xeon (2 MiB L2 per
-    core): 6.1 ms for a (16, 28, 28, 64) block (3 MB), 0.8 ms in tiles; 113 against 19 ms for
+    ``dst`` (n, C, H, W) is a C-contiguous block of the result; ``src`` (C, H, W, n) may be a view.
+    One NumPy copy, ``dst[...] = src.transpose(3, 0, 1, 2)``, walks ``dst`` in memory order: along
+    w, it reads ``src`` with a stride of n values, so of each 64-byte cache line of ``src`` (16
+    float32 values of consecutive images) it uses one value and moves on.  The other 15 are read on
+    the walks for the next 15 images -- one pass over all of ``src`` later, so once ``src`` is larger
+    than the L2 cache, every line comes from memory 16 times.  Measured on a 2-core Intel Xeon (2 MiB
+    L2 per core): 6.1 ms for a (16, 28, 28, 64) block (3 MB), 0.8 ms in tiles; 113 against 19 ms for
     (16, 56, 56, 256); no slower for LeNet's small blocks (0.05 ms either way for (6, 28, 28, 21);
     0.05 against 0.10 ms for (16, 10, 10, 64)).
 
@@ -436,79 +441,110 @@ def _to_nchw(dst: np.ndarray, src: np.ndarray) -> None:
                 dst[i : i + images, c, h : h + rows] = src[c, h : h + rows, :, i : i + images].transpose(2, 0, 1)
 
 
-def _split_k_chunk(P: int, out_size: int) -> int:
-    """Length of the pieces of P that ``d W``'s sum over P is split into (see "Split-K for d W").
+def _hwnc_to_nchw(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[n, c, h, w] = src[h, w, n, c]``, one input row h at a time, in tiles (for ``d x``).
 
-    ``out_size`` = Kg * Og, the size of ``d W``.  Pieces of at most SMALL_GEMM_MNK multiply-adds,
-    unless they would be shorter than MIN_SPLIT_K; then P whole, one BLAS call.
+    ``src`` (H, W, n, C) may be a view whose (n, C) part is contiguous (the padded block without its
+    border).  For each h this is a matrix transpose, (W, n*C) -> (n*C, W) into ``dst[:, :, h]``,
+    done in tiles of :data:`TILE_IMAGES` * 4 = 256 of the n*C rows, for the same reason as
+    :func:`_to_nchw`'s tiles (and :func:`minigrad.backend._transposed_copy`'s).
     """
-    chunk = SMALL_GEMM_MNK // out_size
-    return chunk if P > chunk >= MIN_SPLIT_K else P
+    n, C, H, W = dst.shape
+    rows = dst.reshape(n * C, H, W)
+    tile = 4 * TILE_IMAGES
+    for h in range(H):
+        s = src[h].reshape(W, n * C)
+        for i in range(0, n * C, tile):
+            rows[i : i + tile, h] = s[:, i : i + tile].T
 
 
-def keep_columns(geo: ConvGeometry, itemsize: int) -> bool:
-    """Whether forward should keep its columns for backward (see "Saved or recomputed columns")."""
-    return geo.N * geo.column_bytes_per_image(itemsize) <= SAVE_COLUMNS_MAX_BYTES
+def keep_rows(geo: ConvGeometry, itemsize: int) -> bool:
+    """Whether forward should keep its rows for backward (see "Saved or recomputed rows")."""
+    return geo.N * geo.row_bytes_per_image(itemsize) <= SAVE_ROWS_MAX_BYTES
 
 
 def conv2d_forward_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: ConvGeometry, keep=False):
-    """``(out, columns)``: out (N, O, OH, OW) for x (N, C, H, W), w (O, Cg, KH, KW), b (O,) or None.
+    """``(out, rows)``: out (N, O, OH, OW) for x (N, C, H, W), w (O, Cg, KH, KW), b (O,) or None.
 
-    ``columns`` is None, or with ``keep`` the list of each batch block's columns, for backward.
+    ``rows`` is None, or with ``keep`` the list of each batch block's rows ``R``, for backward.
     """
-    G, Og, Kg = geo.G, geo.Og, geo.Kg
-    w3 = w.reshape(G, Og, Kg)  # (O, Cg, KH, KW) -> (G, Og, Kg); a view when w is contiguous
+    geo, w = _undilated(geo, w)
+    G, Og, Cg, KH, KW = geo.G, geo.Og, geo.Cg, geo.KH, geo.KW
+    # The weights as (G, 1, Og, Kg) matrices, the Kg entries in the windows' (i, c, j) order.
+    w4 = w.reshape(G, Og, Cg, KH, KW).transpose(0, 1, 3, 2, 4).reshape(G, 1, Og, geo.Kg)
     out = np.empty((geo.N, geo.O, geo.OH, geo.OW), dtype=x.dtype)
-    columns = [] if keep else None
+    kept = [] if keep else None
     for blk in _batch_blocks(geo, x.itemsize):
         n = blk.stop - blk.start
-        cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, None if keep else "cols")  # (G, Kg, P_blk)
+        R = _rows(_pad_hcwn(x[blk], geo), geo, None if keep else "rows")  # (G, Hp, Cg*KW, OW*n)
         if keep:
-            columns.append(cols)
-        y = _scratch("y", (G, Og, cols.shape[-1]), x.dtype)
-        np.matmul(w3, cols, out=y)  # (G, Og, P_blk): one BLAS call per group
+            kept.append(R)
+        # One GEMM per (group, output row): (Og, Kg) @ (Kg, OW*n), written straight into the
+        # (O, OH, OW, n) layout of y through a transposed view of it.
+        y = _scratch("y", (G, Og, geo.OH, geo.OW * n), x.dtype)
+        np.matmul(w4, _windows(R, geo), out=y.transpose(0, 2, 1, 3))
         if b is not None:
-            y += b.reshape(G, Og, 1)
+            y += b.reshape(G, Og, 1, 1)
         _to_nchw(out[blk], y.reshape(geo.O, geo.OH, geo.OW, n))
-    return out, columns
+    return out, kept
 
 
-def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool, columns=None):
+def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool, rows=None):
     """``(dx, dw, db)`` from the upstream gradient ``gy`` (N, O, OH, OW), the input and the weight.
 
-    Entries not needed are None.  ``columns``: forward's kept columns, or None to recompute them.
+    Entries not needed are None.  ``rows``: forward's kept rows, or None to recompute them.
     See the module docstring for the formulas.
     """
-    G, Og, Kg = geo.G, geo.Og, geo.Kg
-    w3 = w.reshape(G, Og, Kg)
+    dilation_h = geo.DH
+    geo, w = _undilated(geo, w)
+    G, Og, Cg, KH, KW, SH, OW = geo.G, geo.Og, geo.Cg, geo.KH, geo.KW, geo.SH, geo.OW
+    Hp, Wp = geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR
+    U = Hp + KH - 1  # rows of the padded gradient GP (see "d x" in the module docstring)
+    first, stop = KH - 1, KH - 1 + SH * (geo.OH - 1) + 1  # GP's rows that hold gy: first::SH up to stop
     dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype) if need_x else None
-    dwT = np.zeros((G, Kg, Og), dtype=gy.dtype) if need_w else None  # d W transposed (see the docstring)
-    db = np.zeros(geo.O, dtype=gy.dtype) if need_b else None
-    for k, blk in enumerate(_batch_blocks(geo, gy.itemsize)):
+    dw4 = np.zeros((G, geo.Kg, Og), dtype=gy.dtype) if need_w else None  # d W^T, rows (i, c, j)
+    db = gy.sum(axis=(0, 2, 3)) if need_b else None
+    if need_x:
+        # The weights for d x: (G, 1, KH*Og, Cg*KW), entry [g, 0, (KH-1-i, o), (c, j)] = w[g*Og + o, c, i, j].
+        wx = w.reshape(G, Og, Cg, KH, KW)[:, :, :, ::-1].transpose(0, 3, 1, 2, 4).reshape(G, 1, KH * Og, Cg * KW)
+    for k, blk in enumerate(_batch_blocks(geo, gy.itemsize) if need_x or need_w else []):
         n = blk.stop - blk.start
-        # GY in the columns' order: (O, OH, OW, n) -> (G, Og, P_blk). One output-sized copy.
-        gyt = _scratch("gyt", (geo.O, geo.OH, geo.OW, n), gy.dtype)
-        np.copyto(gyt, gy[blk].transpose(1, 2, 3, 0))
-        gyt = gyt.reshape(G, Og, -1)
-        if need_b:
-            db += gyt.sum(axis=2).reshape(geo.O)
+        S = OW * n
+        # GP: gy in the rows' layout, (G, U, Og, OW, n), output row oh at row KH-1 + oh*SH, zeros elsewhere.
+        gp = _scratch("gp", (G, U, Og, OW, n), gy.dtype)
+        if SH == 1:
+            gp[:, :first] = 0
+            gp[:, stop:] = 0
+        else:
+            gp.fill(0)
+        np.copyto(gp[:, first:stop:SH], gy[blk].reshape(n, G, Og, geo.OH, OW).transpose(1, 3, 2, 4, 0))
+        gp = gp.reshape(G, U, Og, S)
         if need_w:
-            if columns is not None:
-                cols = columns[k]
-            else:  # recomputed (see "Saved or recomputed columns")
-                cols = _im2col(_pad_chwn(x[blk], geo, "xt"), geo, "cols")
-            P, step = cols.shape[-1], _split_k_chunk(cols.shape[-1], Kg * Og)
-            for i in range(0, P, step):  # the sum over P in pieces (one piece, except for thin layers)
-                dwT += np.matmul(cols[..., i : i + step], gyt[..., i : i + step].transpose(0, 2, 1))
+            R = rows[k] if rows is not None else _rows(_pad_hcwn(x[blk], geo), geo, "rows")
+            # d W^T = sum over output rows oh of X[g, oh] @ GY[g, oh]^T: one GEMM per (group, oh), summed.
+            gy_rows = gp[:, first:stop:SH]  # (G, OH, Og, S)
+            dw4 += np.matmul(_windows(R, geo), gy_rows.transpose(0, 1, 3, 2)).sum(axis=1)
         if need_x:
-            # Into the columns' scratch buffer: X is not needed once d W is computed, and one buffer
-            # instead of two keeps the block's working set in cache (see "Scratch buffers").  (Never
-            # into kept columns: backward may run again on them with retain_graph=True.)
-            dcols = _scratch("cols", (G, Kg, gyt.shape[-1]), gy.dtype)
-            np.matmul(w3.transpose(0, 2, 1), gyt, out=dcols)  # (G, Kg, Og) @ (G, Og, P) -> (G, Kg, P)
-            dxt = _col2im(dcols, geo, n)
-            _to_nchw(dx[blk], dxt[:, geo.PT : geo.PT + geo.H, geo.PL : geo.PL + geo.W])
-    dw = dwT.transpose(0, 2, 1).reshape(geo.O, geo.Cg, geo.KH, geo.KW) if need_w else None  # a small copy
+            # d R[g, h] = sum over i of W_i^T @ GY[(h - i) / SH]: for input row h, the KH rows of GP
+            # from h on, (KH*Og, S), are one overlapping view, like the forward's windows.
+            sg, su, so, ss = gp.strides
+            gp_windows = as_strided(gp[:, geo.PT :], shape=(G, geo.H, KH * Og, S), strides=(sg, su, so, ss))
+            # Computed transposed, (S, KH*Og) @ (KH*Og, Cg*KW), into (H, OW, n, C, KW) order.
+            dr = _scratch("drows", (geo.H, S, G, Cg * KW), gy.dtype)
+            np.matmul(gp_windows.transpose(0, 1, 3, 2), wx, out=dr.transpose(2, 0, 1, 3))
+            # col2im along W: each (ow, j) entry of d R is added back to input column ow*SW + j*DW.
+            d = dr.reshape(geo.H, OW, n, geo.C, KW)
+            dxp = _scratch("dxp", (geo.H, Wp, n, geo.C), gy.dtype)
+            dxp.fill(0)
+            span = geo.SW * (OW - 1) + 1
+            for j in range(KW):
+                dxp[:, j * geo.DW : j * geo.DW + span : geo.SW] += d[..., j]
+            _hwnc_to_nchw(dx[blk], dxp[:, geo.PL : geo.PL + geo.W])
+    dw = None
+    if need_w:
+        dw = dw4.reshape(G, KH, Cg, KW, Og).transpose(0, 4, 2, 1, 3).reshape(geo.O, Cg, KH, KW)  # a small copy
+        if dilation_h > 1:
+            dw = np.ascontiguousarray(dw[:, :, ::dilation_h])  # the zero rows' gradients are dropped
     return dx, dw, db
 
 
@@ -529,17 +565,17 @@ class Conv2d(Function):
         if ctx.kernels == "triton":
             from ..backend import load_triton
 
-            out, columns = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo), None
+            out, rows = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo), None
         else:
-            # The columns' only use in backward is d W.
-            keep = ctx.needs_input_grad[1] and is_grad_enabled() and keep_columns(geo, x.itemsize)
-            out, columns = conv2d_forward_numpy(x4, w, b, geo, keep)
-        ctx.save_for_backward(x, w, geo, columns)
+            # The rows' only use in backward is d W.
+            keep = ctx.needs_input_grad[1] and is_grad_enabled() and keep_rows(geo, x.itemsize)
+            out, rows = conv2d_forward_numpy(x4, w, b, geo, keep)
+        ctx.save_for_backward(x, w, geo, rows)
         return out.reshape(geo.out_shape) if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, geo, columns = ctx.saved_tensors
+        x, w, geo, rows = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         x4 = x.reshape(1, *x.shape) if geo.unbatched else x
         gy4 = gy.reshape(1, *gy.shape) if geo.unbatched else gy
@@ -548,7 +584,7 @@ class Conv2d(Function):
 
             dx, dw, db = load_triton("conv_kernels").conv2d_backward(gy4, x4, w, geo, need_x, need_w, need_b)
         else:
-            dx, dw, db = conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b, columns)
+            dx, dw, db = conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b, rows)
         if dx is not None and geo.unbatched:
             dx = dx.reshape(dx.shape[1:])
         return dx, dw, db, None, None, None, None

@@ -83,9 +83,9 @@ def test_conv2d_matches_torch(kernels, data, dtype):
 @given(data=st.data(), dtype=float_dtypes)
 def test_conv2d_numpy_larger_shapes(data, dtype):
     """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
-    batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's columns
-    kept for backward or recomputed there, d W's sum over P split into pieces or not, and the copies
-    back to (N, C, H, W) in tiny tiles (several per image, channel and batch block) or default ones."""
+    batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's rows
+    kept for backward or recomputed there, and the copies back to (N, C, H, W) in tiny tiles
+    (several per image, channel and batch block) or default ones."""
     x_shape, w_shape, has_bias, kwargs = data.draw(
         conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
     )
@@ -93,28 +93,25 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     w = data.draw(arrays(w_shape), label="weight")
     inputs = [x, w] + ([data.draw(arrays((w_shape[0],)), label="bias")] if has_bias else [])
     mg_fn, torch_fn = conv_fns(kwargs)
-    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES
-    # (1, 1): one image per block; (30000, 1): a few per block; the defaults: one block at these sizes.
-    blocking = data.draw(st.sampled_from([(1, 1), (30000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
-    # 0: backward recomputes the columns; the default keeps them at these sizes.
-    save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_COLUMNS_MAX_BYTES")
-    # d W's sum over P (see _split_k_chunk): whole, or in thirds, rounded up (a shorter last piece).
-    chunk = data.draw(st.sampled_from([conv_module._split_k_chunk, lambda P, _: -(-P // 3)]), label="split-K")
-    # _to_nchw's tiles: (2 images, 6 values): one row or less per tile; (3, 40): a few rows.
+    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES
+    # (1, 1): one image per block; (8000, 1): a few per block; the defaults: one block at these sizes.
+    blocking = data.draw(st.sampled_from([(1, 1), (8000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
+    # 0: backward recomputes the rows; the default keeps them at these sizes.
+    save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_ROWS_MAX_BYTES")
+    # The tiles of _to_nchw (images, values) and _hwnc_to_nchw (4 * images rows of n*C):
+    # (2, 6): one row or less per tile; (3, 40): a few rows.
     tiles = data.draw(
         st.sampled_from([(2, 6), (3, 40), (conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS)]),
         label="TILE_IMAGES, TILE_ELEMENTS",
     )
     default_tiles = conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS
-    conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = *blocking, save_limit
-    split_k_chunk, conv_module._split_k_chunk = conv_module._split_k_chunk, chunk
+    conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = *blocking, save_limit
     conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = tiles
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
-        conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_COLUMNS_MAX_BYTES = defaults
-        conv_module._split_k_chunk = split_k_chunk
+        conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = defaults
         conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = default_tiles
 
 
@@ -357,16 +354,16 @@ def _lenet_geometry(n, c, hw, o, padding):
     return conv_module.geometry(shape, np.float32, w_shape, np.float32, None, None, 1, padding, 1, 1)
 
 
-def test_conv2d_numpy_keeps_small_columns_only():
-    """Forward keeps its columns for backward up to SAVE_COLUMNS_MAX_BYTES: both LeNet layers at batch
-    64 (4.8 and 3.8 MB of float32 columns), the second at batch 256 (15.4 MB), not the first at batch
-    256 (19.3 MB), nor a 3x3 layer at 32x64x56x56 (230 MB)."""
-    assert conv_module.keep_columns(_lenet_geometry(64, 1, 28, 6, 2), 4)
-    assert conv_module.keep_columns(_lenet_geometry(64, 6, 14, 16, 0), 4)
-    assert conv_module.keep_columns(_lenet_geometry(256, 6, 14, 16, 0), 4)
-    assert not conv_module.keep_columns(_lenet_geometry(256, 1, 28, 6, 2), 4)
+def test_conv2d_numpy_keeps_small_rows_only():
+    """Forward keeps its rows for backward up to SAVE_ROWS_MAX_BYTES: both LeNet layers at batch 64
+    (1.1 MB of float32 rows each) and 256 (4.6 and 4.3 MB), not a 3x3 layer at 32x64x56x56 (80 MB)."""
+    assert conv_module.keep_rows(_lenet_geometry(64, 1, 28, 6, 2), 4)
+    assert conv_module.keep_rows(_lenet_geometry(64, 6, 14, 16, 0), 4)
+    assert conv_module.keep_rows(_lenet_geometry(256, 1, 28, 6, 2), 4)
+    assert conv_module.keep_rows(_lenet_geometry(256, 6, 14, 16, 0), 4)
     big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
-    assert not conv_module.keep_columns(big, 4)
+    assert big.row_bytes_per_image(4) * 32 == 58 * 64 * 3 * 56 * 4 * 32
+    assert not conv_module.keep_rows(big, 4)
 
 
 @pytest.mark.parametrize(
@@ -385,16 +382,23 @@ def test_conv2d_numpy_to_nchw_tiles(shape, crop):
     np.testing.assert_array_equal(dst, src.transpose(3, 0, 1, 2))
 
 
-def test_conv2d_numpy_split_k():
-    """d W of LeNet's first layer (Kg * Og = 25 * 6) is summed over P in pieces of <= 100**3
-    multiply-adds (6666 pixels); its second layer's (150 * 16) would need pieces under MIN_SPLIT_K."""
-    assert conv_module._split_k_chunk(16464, 25 * 6) == 6666
-    assert conv_module._split_k_chunk(6666, 25 * 6) == 6666  # short enough already
-    assert conv_module._split_k_chunk(6400, 150 * 16) == 6400
+@pytest.mark.parametrize(
+    "shape, crop",
+    [((9, 40, 70, 5), 0), ((4, 7, 2, 3), 0), ((5, 12, 11, 9), 2)],
+    ids=["3 row tiles per input row", "one tile", "cropped view (d x)"],
+)
+def test_conv2d_numpy_hwnc_to_nchw_tiles(shape, crop):
+    """The tiled (H, W, n, C) -> (n, C, H, W) copy (d x's) equals NumPy's transpose: n*C = 350 rows
+    in tiles of 256, fewer than a tile, and a view without its W border (as d x's padded block)."""
+    src = np.random.default_rng(0).standard_normal(shape)
+    src = src[:, crop : shape[1] - crop]
+    dst = np.empty((src.shape[2], src.shape[3], src.shape[0], src.shape[1]))
+    conv_module._hwnc_to_nchw(dst, src)
+    np.testing.assert_array_equal(dst, src.transpose(2, 3, 0, 1))
 
 
-def test_conv2d_numpy_kept_columns(monkeypatch):
-    """Kept columns are the forward's own arrays (no scratch buffer that a later call overwrites),
+def test_conv2d_numpy_kept_rows(monkeypatch):
+    """Kept rows are the forward's own arrays (no scratch buffer that a later call overwrites),
     survive a second backward with retain_graph, and are not kept without a weight gradient or
     under no_grad."""
     rng = np.random.default_rng(8)
@@ -405,12 +409,12 @@ def test_conv2d_numpy_kept_columns(monkeypatch):
     with mg.use_kernels("numpy"):
         w = mg.tensor(w_np, requires_grad=True)
         y1 = F.conv2d(mg.tensor(x1, requires_grad=True), w, padding=1)  # backward computes d x too
-        assert y1._ctx.saved_tensors[-1] is not None  # the columns were kept
+        assert y1._ctx.saved_tensors[-1] is not None  # the rows were kept
         F.conv2d(mg.tensor(x2), w, padding=1).sum().backward()  # reuses every scratch buffer
         w.grad = None
         loss = (y1**2).sum()
         loss.backward(retain_graph=True)
-        assert_close(w.grad.numpy(), ref.grad.numpy(), np.float64, "weight gradient from kept columns")
+        assert_close(w.grad.numpy(), ref.grad.numpy(), np.float64, "weight gradient from kept rows")
         w.grad = None
         loss.backward()
         assert_close(w.grad.numpy(), ref.grad.numpy(), np.float64, "the same after a second backward")
