@@ -173,7 +173,7 @@ SCRATCH_MAX_BYTES = 8 * 1024 * 1024
 #: Forward keeps its rows for backward when they take at most this many bytes in all; larger ones
 #: are recomputed in backward (see "Saved or recomputed rows" above).
 SAVE_ROWS_MAX_BYTES = 16 * 1024 * 1024
-#: The copies back to (N, C, H, W) go tile by tile, each tile at most TILE_IMAGES images and
+#: Forward's copy back to (N, C, H, W) goes tile by tile, each tile at most TILE_IMAGES images and
 #: TILE_ELEMENTS values of one channel (64 images x 256 pixels): see :func:`_to_nchw`.
 TILE_IMAGES = 64
 TILE_ELEMENTS = 64 * 256
@@ -442,20 +442,15 @@ def _to_nchw(dst: np.ndarray, src: np.ndarray) -> None:
 
 
 def _hwnc_to_nchw(dst: np.ndarray, src: np.ndarray) -> None:
-    """``dst[n, c, h, w] = src[h, w, n, c]``, one input row h at a time, in tiles (for ``d x``).
+    """``dst[n, c, h, w] = src[h, w, n, c]``, one row h at a time.
 
-    ``src`` (H, W, n, C) may be a view whose (n, C) part is contiguous (the padded block without its
-    border).  For each h this is a matrix transpose, (W, n*C) -> (n*C, W) into ``dst[:, :, h]``,
-    done in tiles of :data:`TILE_IMAGES` * 4 = 256 of the n*C rows, for the same reason as
-    :func:`_to_nchw`'s tiles (and :func:`minigrad.backend._transposed_copy`'s).
+    ``src`` (H, W, n, C) may be a view (the padded block without its border).  Each row's copy,
+    (W, n, C) -> (n, C, W), works on one row's values, which stay in cache while it runs.  Measured
+    on a 2-core Intel Xeon: 0.036 ms for LeNet's second layer at batch 64 (0.072 as one NumPy copy),
+    0.96 ms for a (26, 26, 64, 32) block (8.4 as one copy; in 256-row tiles per row, 1.09).
     """
-    n, C, H, W = dst.shape
-    rows = dst.reshape(n * C, H, W)
-    tile = 4 * TILE_IMAGES
-    for h in range(H):
-        s = src[h].reshape(W, n * C)
-        for i in range(0, n * C, tile):
-            rows[i : i + tile, h] = s[:, i : i + tile].T
+    for h in range(dst.shape[2]):
+        dst[:, :, h] = src[h].transpose(1, 2, 0)
 
 
 def keep_rows(geo: ConvGeometry, itemsize: int) -> bool:

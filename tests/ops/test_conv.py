@@ -98,8 +98,7 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     blocking = data.draw(st.sampled_from([(1, 1), (8000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
     # 0: backward recomputes the rows; the default keeps them at these sizes.
     save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_ROWS_MAX_BYTES")
-    # The tiles of _to_nchw (images, values) and _hwnc_to_nchw (4 * images rows of n*C):
-    # (2, 6): one row or less per tile; (3, 40): a few rows.
+    # _to_nchw's tiles (images, values): (2, 6): one row or less per tile; (3, 40): a few rows.
     tiles = data.draw(
         st.sampled_from([(2, 6), (3, 40), (conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS)]),
         label="TILE_IMAGES, TILE_ELEMENTS",
@@ -382,14 +381,10 @@ def test_conv2d_numpy_to_nchw_tiles(shape, crop):
     np.testing.assert_array_equal(dst, src.transpose(3, 0, 1, 2))
 
 
-@pytest.mark.parametrize(
-    "shape, crop",
-    [((9, 40, 70, 5), 0), ((4, 7, 2, 3), 0), ((5, 12, 11, 9), 2)],
-    ids=["3 row tiles per input row", "one tile", "cropped view (d x)"],
-)
-def test_conv2d_numpy_hwnc_to_nchw_tiles(shape, crop):
-    """The tiled (H, W, n, C) -> (n, C, H, W) copy (d x's) equals NumPy's transpose: n*C = 350 rows
-    in tiles of 256, fewer than a tile, and a view without its W border (as d x's padded block)."""
+@pytest.mark.parametrize("shape, crop", [((4, 7, 2, 3), 0), ((5, 12, 11, 9), 2)], ids=["whole", "cropped view (d x)"])
+def test_conv2d_numpy_hwnc_to_nchw(shape, crop):
+    """d x's row-by-row (H, W, n, C) -> (n, C, H, W) copy equals NumPy's transpose, also from a
+    view without its W border (as d x's padded block)."""
     src = np.random.default_rng(0).standard_normal(shape)
     src = src[:, crop : shape[1] - crop]
     dst = np.empty((src.shape[2], src.shape[3], src.shape[0], src.shape[1]))
