@@ -517,8 +517,13 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
         if need_w:
             R = rows[k] if rows is not None else _rows(_pad_hcwn(x[blk], geo), geo, "rows")
             # d W^T = sum over output rows oh of X[g, oh] @ GY[g, oh]^T: one GEMM per (group, oh), summed.
-            gy_rows = gp[:, first:stop:SH]  # (G, OH, Og, S)
-            dw4 += np.matmul(_windows(R, geo), gy_rows.transpose(0, 1, 3, 2)).sum(axis=1)
+            windows, gy_rows = _windows(R, geo), gp[:, first:stop:SH]  # (G, OH, Kg, S), (G, OH, Og, S)
+            # The per-row products (G, rows, Kg, Og) before their sum, a few output rows at a time
+            # so that they take at most SCRATCH_MAX_BYTES (all rows at once for LeNet's layers).
+            rows_at_once = max(1, SCRATCH_MAX_BYTES // (G * geo.Kg * Og * gy.itemsize))
+            for r in range(0, geo.OH, rows_at_once):
+                part = slice(r, r + rows_at_once)
+                dw4 += np.matmul(windows[:, part], gy_rows[:, part].transpose(0, 1, 3, 2)).sum(axis=1)
         if need_x:
             # d R[g, h] = sum over i of W_i^T @ GY[(h - i) / SH]: for input row h, the KH rows of GP
             # from h on, (KH*Og, S), are one overlapping view, like the forward's windows.

@@ -84,8 +84,9 @@ def test_conv2d_matches_torch(kernels, data, dtype):
 def test_conv2d_numpy_larger_shapes(data, dtype):
     """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
     batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's rows
-    kept for backward or recomputed there, and the copies back to (N, C, H, W) in tiny tiles
-    (several per image, channel and batch block) or default ones."""
+    kept for backward or recomputed there, no scratch buffers (and d W summed row by row) or the
+    default ones, and the copies back to (N, C, H, W) in tiny tiles (several per image, channel and
+    batch block) or default ones."""
     x_shape, w_shape, has_bias, kwargs = data.draw(
         conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
     )
@@ -98,6 +99,9 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     blocking = data.draw(st.sampled_from([(1, 1), (8000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
     # 0: backward recomputes the rows; the default keeps them at these sizes.
     save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_ROWS_MAX_BYTES")
+    # 64 bytes: no scratch buffer is reused, and d W's per-row products are summed one row at a time.
+    scratch_max = data.draw(st.sampled_from([64, conv_module.SCRATCH_MAX_BYTES]), label="SCRATCH_MAX_BYTES")
+    default_scratch_max = conv_module.SCRATCH_MAX_BYTES
     # _to_nchw's tiles (images, values): (2, 6): one row or less per tile; (3, 40): a few rows.
     tiles = data.draw(
         st.sampled_from([(2, 6), (3, 40), (conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS)]),
@@ -106,12 +110,14 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     default_tiles = conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS
     conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = *blocking, save_limit
     conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = tiles
+    conv_module.SCRATCH_MAX_BYTES = scratch_max
     try:
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
         conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = defaults
         conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = default_tiles
+        conv_module.SCRATCH_MAX_BYTES = default_scratch_max
 
 
 # ----------------------------------------------------------------------------------- edge cases
