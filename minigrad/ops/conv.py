@@ -55,7 +55,7 @@ shifts along H for free, from a view:
 * **The columns are a view of the rows** (:func:`_windows`).  Output row oh's columns ``X[g, oh]``
   (Kg, OW*n), in the order (i, c, j), are rows ``(c, j)`` of ``R[g, oh*SH + i]`` for i < KH: KH
   consecutive input rows of Cg*KW matrix rows each, that is the Kg consecutive matrix rows of R
-  that start at input row oh*SH.  Output row oh + 1's start SH input rows further down.  So all the
+  that start at input row oh*SH.  Output row oh + 1's columns start SH input rows further down.  So all the
   columns are one ``as_strided`` view (G, OH, Kg, OW*n) of R in which neighbouring output rows
   overlap, with the weights reordered to (i, c, j) to match.  This needs DH = 1: see "Dilation".
 * **Forward: one GEMM per (group, output row)**, ``out[g, oh] = W[g] @ X[g, oh]``, (Og, Kg) @ (Kg,
@@ -116,7 +116,11 @@ shifts along H for free, from a view:
   batch 64): ten (16, 150) @ (150, 640) products are too small for OpenBLAS to use both cores.
 * **Measured and rejected.**  Writing forward's GEMM in (OH, OW, n, O) order (channels last)
   instead: LeNet's second layer 0.24 against 0.38 ms for that GEMM, but the 1 -> 32 3x3 layer 0.67
-  against 0.34 ms, and its copy back to (N, O, OH, OW) is slower; kept (O, OH, OW, n).  With the
+  against 0.34 ms, and its copy back to (N, O, OH, OW) is slower; kept (O, OH, OW, n).  The
+  per-row GEMMs in two halves of the output rows on two Python threads: 6-10% slower for LeNet's
+  second layer and 14-24% for its first, with BLAS on 2 threads or pinned to 1.  Blocks with wider
+  GEMMs (MIN_RUN 1024-4096): from 7% faster to 7% slower for LeNet's layers and the 3x3 layers at
+  batch 64, and the first layer at batch 256 in one block of 256 images 11.3 against 7.4 ms.  With the
   previous design (forward + backward of both LeNet layers, batch 64 and 256, interleaved against
   it): columns over the kernel columns only, with one GEMM per *kernel* row reading shifted views
   of them (K = Cg*KW per GEMM, the KH products added; 9-14% slower on the AMD EPYC; on the Intel
