@@ -47,6 +47,7 @@ import triton.language as tl
 from _common import FIGURES, QUICK, savefig
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.patches import Rectangle
+from numpy.lib.stride_tricks import as_strided
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -226,8 +227,20 @@ print(f"{C2 * K2 * K2 * OH2 * OH2 / (C2 * H2 * H2):.1f} times the input, written
 # copies of each value, and gets the KH shifts along the height for free.  If the unfolded rows are
 # stored input row after input row, the columns of output row `oh` are `KH` consecutive input rows'
 # worth of them, and those of row `oh + 1` start one input row later: one overlapping view of the
-# same memory, one matmul per output row.  On a GPU, writing and re-reading even that is traffic
-# we can avoid.
+# same memory, one matmul per output row.  Here it is on the `4 x 4` example: `R[h, j, ow] =
+# input[h, ow + j]`, and output row `oh`'s columns are rows `oh .. oh + 2` of `R`, read in place:
+
+# %%
+R = np.array([[[small[h, ow + j] for ow in range(2)] for j in range(3)] for h in range(4)])  # (h, j, ow)
+s_h, s_j, s_ow = R.strides  # s_h = 3 * s_j: the rows (i, j) of a window are evenly spaced in memory
+X_view = as_strided(R, shape=(2, 9, 2), strides=(s_h, s_j, s_ow))  # (oh, (i, j), ow)
+for oh in range(2):
+    assert np.array_equal(X_view[oh], X_cols[:, 2 * oh : 2 * oh + 2])  # the im2col columns of output row oh
+print(f"R holds {R.size} values (X: {X_cols.size}); X as a view of R shares its memory: {np.shares_memory(X_view, R)}")
+
+# %% [markdown]
+# For LeNet's second layer the rows are `6 * 14 * 5 * 10` = 4,200 values per image against the
+# columns' 15,000.  On a GPU, writing and re-reading even that is traffic we can avoid.
 #
 # ## 3. Implicit GEMM: the matmul without the matrix
 #
