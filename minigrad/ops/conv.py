@@ -532,7 +532,7 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
             # d R[g, h] = sum over i of W_i^T @ GY[(h - i) / SH]: for input row h, the KH rows of GP
             # from h on, (KH*Og, S), are one overlapping view, like the forward's windows.
             sg, su, so, ss = gp.strides
-            gp_windows = as_strided(gp[:, geo.PT :], shape=(G, geo.H, KH * Og, S), strides=(sg, su, so, ss))
+            gp_windows = as_strided(gp[:, geo.PT :], (G, geo.H, KH * Og, S), (sg, su, so, ss), writeable=False)
             # Computed transposed, (S, KH*Og) @ (KH*Og, Cg*KW), into (H, OW, n, C, KW) order.
             dr = _scratch("drows", (geo.H, S, G, Cg * KW), gy.dtype)
             np.matmul(gp_windows.transpose(0, 1, 3, 2), wx, out=dr.transpose(2, 0, 1, 3))
