@@ -135,10 +135,11 @@ shifts along H for free, from a view:
   slower with BLAS on 2 threads each, 0.88-1.06x with BLAS pinned to 1: the copies are
   memory-bound there; Intel Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33%
   *slower* at batch 64 when the call follows 2-thread BLAS calls, as in a network (2.85 against
-  2.13 ms; 2.18 when it follows 1-thread ones), likely because OpenBLAS's idle worker thread
-  busy-waits on the second core for a while after its last task and the second Python thread
-  competes with it; pinning itself is cheap: 1.3 us through threadpoolctl's library handle, 0.09
-  ms through its ``threadpool_limits`` context manager); blocks of output rows over the whole batch
+  2.13 ms; 2.18 when it follows 1-thread ones): after each multi-threaded call OpenBLAS's idle
+  worker thread busy-waits on the second core for 0.1 s (a process sleeping 0.2-0.5 s right after a
+  2-thread GEMM used 0.10-0.11 s of CPU time), and the second Python thread competes with it;
+  pinning itself is cheap: 1.3 us through threadpoolctl's library handle, 0.09 ms through its
+  ``threadpool_limits`` context manager); blocks of output rows over the whole batch
   with full columns (15-63% slower); FFT convolution (``np.fft.rfft2`` of layer 2's input alone
   takes more than half the time of the whole forward + backward).
 
