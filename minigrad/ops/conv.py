@@ -111,13 +111,17 @@ shifts along H for free, from a view:
   first layer at batch 64 take ~10 ms instead of ~6 ms (with the previous design's columns).
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
 * **Measured against the previous design** (full im2col columns (G, Kg, P), one GEMM per block,
-  col2im in two passes, 2026-12-01, 2-core Intel Xeon with AVX-512, OpenBLAS 0.3.31, forward +
-  backward with d x, best of 2 x 15-40 calls, 2 threads / 1 thread): LeNet's first layer 0.66 /
-  0.61x the time at batch 64, 0.59 / 0.63x at 256; its second layer 0.91 / 0.82x at 64, 0.91 /
-  0.81x at 256; PyTorch's MNIST-example layers, 1 -> 32 3x3 at 64x28x28 1.11 / 0.98x (its d x is
-  a thin GEMM: Cg*KW = 3 columns) and 32 -> 64 3x3 at 64x26x26 0.96 / 0.94x; a 3x3 layer at
-  32x64x56x56 1.04 / 1.05x.  The second layer's GEMMs are now most of its time (1.2 of 1.9 ms at
-  batch 64): ten (16, 150) @ (150, 640) products are too small for OpenBLAS to use both cores.
+  col2im in two passes; 2026-12-01, 2-core Intel Xeon with AVX-512, OpenBLAS 0.3.31; forward +
+  backward with d x, best of 2 x 2-40 calls; time of this design / the previous one, 2 threads (1
+  thread)): LeNet's first layer 0.68x (0.66x) at batch 64, 0.61x (0.64x) at 256; its second layer
+  0.88x (0.81x) at 64, 0.86x (0.80x) at 256; 3x3 layers: 32 -> 64 at 64x26x26 0.96x (0.93x), 64 ->
+  64 at 32x56x56 1.00x (1.03x), 32 -> 64 at 64x16x16 0.88x, stride 2 at 64x32x32 0.99x, depthwise
+  (groups = 16) at 64x16x32x32 0.46x; 7x7 stride 2 at 32x3x64x64 0.76x.  Slower: layers whose d x
+  is a thin GEMM (Cg*KW columns): 1 -> 32 3x3 at 64x28x28 1.14x (1.04x), 3 -> 32 3x3 at 64x32x32
+  1.19x -- input layers, where a network needs no d x -- and a 1x1 layer (64 -> 64 at 64x16x16)
+  1.20x: with KH = 1 there is no overlap to gain from, and per-row GEMMs are smaller than one.
+  The second layer's GEMMs are now most of its time (1.2 of 1.9 ms at batch 64): ten (16, 150) @
+  (150, 640) products are too small for OpenBLAS to use both cores.
 * **Measured and rejected.**  Writing forward's GEMM in (OH, OW, n, O) order (channels last)
   instead: LeNet's second layer 0.24 against 0.38 ms for that GEMM, but the 1 -> 32 3x3 layer 0.67
   against 0.34 ms, and its copy back to (N, O, OH, OW) is slower; kept (O, OH, OW, n).  The
