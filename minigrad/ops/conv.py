@@ -59,9 +59,10 @@ shifts along H for free, from a view:
 * **The columns are a view of the rows** (:func:`_windows`).  Output row oh's columns ``X[g, oh]``
   (Kg, OW*n), in the order (i, c, j), are rows ``(c, j)`` of ``R[g, oh*SH + i]`` for i < KH: KH
   consecutive input rows of Cg*KW matrix rows each, that is the Kg consecutive matrix rows of R
-  that start at input row oh*SH.  Output row oh + 1's columns start SH input rows further down.  So all the
-  columns are one ``as_strided`` view (G, OH, Kg, OW*n) of R in which neighbouring output rows
-  overlap, with the weights reordered to (i, c, j) to match.  This needs DH = 1: see "Dilation".
+  that start at input row oh*SH.  Output row oh + 1's columns start SH input rows further down.
+  So all the columns are one ``as_strided`` view (G, OH, Kg, OW*n) of R in which neighbouring
+  output rows overlap, with the weights reordered to (i, c, j) to match.  This needs DH = 1: see
+  "Dilation along H".
 * **Forward: one GEMM per (group, output row)**, ``out[g, oh] = W[g] @ X[g, oh]``, (Og, Kg) @ (Kg,
   OW*n), all in one ``np.matmul`` over the batch dimensions (G, OH): NumPy loops over them in C
   and calls the BLAS for each.  The result is written through a transposed view straight into
