@@ -111,46 +111,10 @@ shifts along H for free, from a view:
   each 4 KiB page is a page fault: allocating the temporaries anew for every block made LeNet's
   first layer at batch 64 take ~10 ms instead of ~6 ms (with the previous design's columns).
 * float32 stays float32 (BLAS sgemm), float64 stays float64.
-* **Measured against the previous design** (full im2col columns (G, Kg, P), one GEMM per block,
-  col2im in two passes; 2026-12-01, 2-core Intel Xeon with AVX-512, OpenBLAS 0.3.31; forward +
-  backward with d x, best of 2 x 2-40 calls; time of this design / the previous one, 2 threads (1
-  thread)): LeNet's first layer 0.68x (0.66x) at batch 64, 0.61x (0.64x) at 256; its second layer
-  0.88x (0.81x) at 64, 0.86x (0.80x) at 256; 3x3 layers: 32 -> 64 at 64x26x26 0.96x (0.93x), 64 ->
-  64 at 32x56x56 1.00x (1.03x), 32 -> 64 at 64x16x16 0.88x, stride 2 at 64x32x32 0.99x, depthwise
-  (groups = 16) at 64x16x32x32 0.46x; 7x7 stride 2 at 32x3x64x64 0.76x.  Slower: layers whose d x
-  is a thin GEMM (Cg*KW columns): 1 -> 32 3x3 at 64x28x28 1.14x (1.04x), 3 -> 32 3x3 at 64x32x32
-  1.19x -- input layers, where a network needs no d x -- and a 1x1 layer (64 -> 64 at 64x16x16)
-  1.20x: with KH = 1 there is no overlap to gain from, and per-row GEMMs are smaller than one.
-  The second layer's GEMMs are now most of its time (1.2 of 1.9 ms at batch 64): ten (16, 150) @
-  (150, 640) products are too small for OpenBLAS to use both cores.
-* **Measured and rejected.**  Writing forward's GEMM in (OH, OW, n, O) order (channels last)
-  instead: LeNet's second layer 0.24 against 0.38 ms for that GEMM, but the 1 -> 32 3x3 layer 0.67
-  against 0.34 ms, and its copy back to (N, O, OH, OW) is slower; kept (O, OH, OW, n).  The
-  per-row GEMMs in two halves of the output rows on two Python threads: 6-10% slower for LeNet's
-  second layer and 14-24% for its first, with BLAS on 2 threads or pinned to 1.  Blocks with wider
-  GEMMs (MIN_RUN 1024-4096): from 7% faster to 7% slower for LeNet's layers and the 3x3 layers at
-  batch 64, and the first layer at batch 256 in one block of 256 images 11.3 against 7.4 ms.  With the
-  previous design (forward + backward of both LeNet layers, batch 64 and 256, interleaved against
-  it): columns over the kernel columns only, with one GEMM per *kernel* row reading shifted views
-  of them (K = Cg*KW per GEMM, the KH products added; 9-14% slower on the AMD EPYC; on the Intel
-  Xeon the second layer 9% slower and 3x3 layers with 1-16 input channels 12-93% slower); the
-  columns of a block in groups of channels, each group's im2col followed at once by its part of the
-  forward GEMM while it is in cache (forward + backward 22-30% slower); ``d x`` as a transposed
-  convolution along H with a *copy* of the row-shifted gradient (2-14% slower: the copy was nearly
-  as large as the columns; GP's overlapping view above needs none); splitting d W's sum over P into
-  BLAS calls of at most 100**3 multiply-adds (OpenBLAS's AVX-512 kernels multiply products that
-  small without packing them: 0.078 against 0.22 ms for LeNet's first layer; the per-row GEMMs
-  here are such pieces already); halves of the batch on two Python threads (AMD EPYC: 20-35%
-  slower with BLAS on 2 threads each, 0.88-1.06x with BLAS pinned to 1: the copies are
-  memory-bound there; Intel Xeon: 24-30% faster at batch 256 with BLAS pinned to 1 thread, but 33%
-  *slower* at batch 64 when the call follows 2-thread BLAS calls, as in a network (2.85 against
-  2.13 ms; 2.18 when it follows 1-thread ones): after each multi-threaded call OpenBLAS's idle
-  worker thread busy-waits on the second core for 0.1 s (a process sleeping 0.2-0.5 s right after a
-  2-thread GEMM used 0.10-0.11 s of CPU time), and the second Python thread competes with it;
-  pinning itself is cheap: 1.3 us through threadpoolctl's library handle, 0.09 ms through its
-  ``threadpool_limits`` context manager); blocks of output rows over the whole batch
-  with full columns (15-63% slower); FFT convolution (``np.fft.rfft2`` of layer 2's input alone
-  takes more than half the time of the whole forward + backward).
+* **What else was measured.**  This design against the previous one (full im2col columns), and the
+  alternatives measured and rejected -- forward's GEMM written channels last, Python threads over
+  the batch or the output rows, wider blocks, stacked output rows, FFT, ... -- are in
+  ``benchmarks/conv2d_design_log.md``, with their numbers.
 
 The Triton path (``conv_kernels.py``) computes the same products as implicit GEMMs that never
 materialise ``X``.
