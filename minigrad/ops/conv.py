@@ -67,7 +67,11 @@ shifts along H for free, from a view:
   OW*n), all in one ``np.matmul`` over the batch dimensions (G, OH): NumPy loops over them in C
   and calls the BLAS for each.  The result is written through a transposed view straight into
   (O, OH, OW, n) order, and copied back to (N, O, OH, OW) in cache-sized tiles (:func:`_to_nchw`;
-  as one NumPy copy it ran 6-7x slower once a block's output passed the L2 cache's size).
+  as one NumPy copy it ran 6-7x slower once a block's output passed the L2 cache's size).  (The
+  transposed product, (OW*n, Kg) @ (Kg, Og) into channels-last order, is a faster GEMM for LeNet's
+  second layer -- OpenBLAS splits it over both cores -- but with its copy back the whole forward
+  was slower for layers with few output channels per group: 1.41x for LeNet's first, 1.87x
+  depthwise.)
 * **d W, the same view**: ``d W^T[g] = sum over oh of X[g, oh] @ GY[g, oh]^T``, (Kg, OW*n) @ (OW*n,
   Og), one GEMM per output row, summed.  Computed as d W^T, (Kg, Og): the same numbers, but
   OpenBLAS was faster with the long dimension shared by two row-major operands and the small one
