@@ -94,30 +94,30 @@ def test_conv2d_numpy_larger_shapes(data, dtype):
     w = data.draw(arrays(w_shape), label="weight")
     inputs = [x, w] + ([data.draw(arrays((w_shape[0],)), label="bias")] if has_bias else [])
     mg_fn, torch_fn = conv_fns(kwargs)
-    defaults = conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES
+    names = ("BLOCK_BYTES", "MIN_RUN", "SAVE_ROWS_MAX_BYTES", "SCRATCH_MAX_BYTES", "TILE_IMAGES", "TILE_ELEMENTS")
+    defaults = {name: getattr(conv_module, name) for name in names}
     # (1, 1): one image per block; (8000, 1): a few per block; the defaults: one block at these sizes.
-    blocking = data.draw(st.sampled_from([(1, 1), (8000, 1), defaults[:2]]), label="BLOCK_BYTES, MIN_RUN")
+    blocking = data.draw(
+        st.sampled_from([(1, 1), (8000, 1), (defaults["BLOCK_BYTES"], defaults["MIN_RUN"])]),
+        label="BLOCK_BYTES, MIN_RUN",
+    )
     # 0: backward recomputes the rows; the default keeps them at these sizes.
-    save_limit = data.draw(st.sampled_from([0, defaults[2]]), label="SAVE_ROWS_MAX_BYTES")
+    save_limit = data.draw(st.sampled_from([0, defaults["SAVE_ROWS_MAX_BYTES"]]), label="SAVE_ROWS_MAX_BYTES")
     # 64 bytes: no scratch buffer is reused, and d W's per-row products are summed one row at a time.
-    scratch_max = data.draw(st.sampled_from([64, conv_module.SCRATCH_MAX_BYTES]), label="SCRATCH_MAX_BYTES")
-    default_scratch_max = conv_module.SCRATCH_MAX_BYTES
+    scratch_max = data.draw(st.sampled_from([64, defaults["SCRATCH_MAX_BYTES"]]), label="SCRATCH_MAX_BYTES")
     # _to_nchw's tiles (images, values): (2, 6): one row or less per tile; (3, 40): a few rows.
     tiles = data.draw(
-        st.sampled_from([(2, 6), (3, 40), (conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS)]),
+        st.sampled_from([(2, 6), (3, 40), (defaults["TILE_IMAGES"], defaults["TILE_ELEMENTS"])]),
         label="TILE_IMAGES, TILE_ELEMENTS",
     )
-    default_tiles = conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS
-    conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = *blocking, save_limit
-    conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = tiles
-    conv_module.SCRATCH_MAX_BYTES = scratch_max
     try:
+        for name, value in zip(names, (*blocking, save_limit, scratch_max, *tiles)):
+            setattr(conv_module, name, value)
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
     finally:
-        conv_module.BLOCK_BYTES, conv_module.MIN_RUN, conv_module.SAVE_ROWS_MAX_BYTES = defaults
-        conv_module.TILE_IMAGES, conv_module.TILE_ELEMENTS = default_tiles
-        conv_module.SCRATCH_MAX_BYTES = default_scratch_max
+        for name, value in defaults.items():
+            setattr(conv_module, name, value)
 
 
 # ----------------------------------------------------------------------------------- edge cases
