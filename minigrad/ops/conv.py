@@ -7,6 +7,7 @@ Dimension key::
     KH, KW = kernel        SH, SW = stride          DH, DW = dilation
     PT, PB, PL, PR = padding at the top, bottom, left, right (PT = PB = PH, PL = PR = PW, except for
                      padding="same" with an even total, where the extra row/column goes bottom/right)
+    Hp, Wp = H + PT + PB, W + PL + PR, the padded input's height and width
     OH, OW = output height, width        P = N * OH * OW, the output pixels
     Kg = Cg * KH * KW, the length of one dot product (the GEMM's reduction dimension)
 
@@ -213,9 +214,17 @@ class ConvGeometry:
     def Kg(self) -> int:
         return self.Cg * self.KH * self.KW
 
+    @property
+    def Hp(self) -> int:
+        return self.H + self.PT + self.PB
+
+    @property
+    def Wp(self) -> int:
+        return self.W + self.PL + self.PR
+
     def row_bytes_per_image(self, itemsize: int) -> int:
-        """Bytes of the NumPy path's rows (im2col along W) for one image: (H + PT + PB) * C * KW * OW values."""
-        return (self.H + self.PT + self.PB) * self.C * self.KW * self.OW * itemsize
+        """Bytes of the NumPy path's rows (im2col along W) for one image: Hp * C * KW * OW values."""
+        return self.Hp * self.C * self.KW * self.OW * itemsize
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -347,9 +356,9 @@ _scratch_buffers = threading.local()
 
 
 def _pad_chwn(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The zero-padded input block in (C, H + PT + PB, W + PL + PR, n) layout (one copy of the block)."""
+    """The zero-padded input block in (C, Hp, Wp, n) layout (one copy of the block)."""
     n, C, H, W = x.shape
-    xp = _scratch("xp", (C, H + geo.PT + geo.PB, W + geo.PL + geo.PR, n), x.dtype)
+    xp = _scratch("xp", (C, geo.Hp, geo.Wp, n), x.dtype)
     if geo.PT or geo.PB or geo.PL or geo.PR:
         xp.fill(0)
     xp[:, geo.PT : geo.PT + H, geo.PL : geo.PL + W] = x.transpose(1, 2, 3, 0)
@@ -475,8 +484,7 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
     dilation_h = geo.DH
     geo, w = _undilated(geo, w)
     G, Og, Cg, KH, KW, SH, OW = geo.G, geo.Og, geo.Cg, geo.KH, geo.KW, geo.SH, geo.OW
-    Hp, Wp = geo.H + geo.PT + geo.PB, geo.W + geo.PL + geo.PR
-    U = Hp + KH - 1  # rows of the padded gradient GP (see "d x" in the module docstring)
+    U = geo.Hp + KH - 1  # rows of the padded gradient GP (see "d x" in the module docstring)
     first, stop = KH - 1, KH - 1 + SH * (geo.OH - 1) + 1  # GP's rows that hold gy: first::SH up to stop
     dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=gy.dtype) if need_x else None
     dw4 = np.zeros((G, geo.Kg, Og), dtype=gy.dtype) if need_w else None  # d W^T, rows (i, c, j)
@@ -516,7 +524,7 @@ def conv2d_backward_numpy(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: boo
             np.matmul(gp_windows.transpose(0, 1, 3, 2), wx, out=dr.transpose(2, 0, 1, 3))
             # col2im along W: each (ow, j) entry of d R is added back to input column ow*SW + j*DW.
             d = dr.reshape(geo.H, OW, n, geo.C, KW)
-            dxp = _scratch("dxp", (geo.H, Wp, n, geo.C), gy.dtype)
+            dxp = _scratch("dxp", (geo.H, geo.Wp, n, geo.C), gy.dtype)
             dxp.fill(0)
             span = geo.SW * (OW - 1) + 1
             for j in range(KW):
