@@ -39,12 +39,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
+
+try:
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy < 2
+    from numpy import byte_bounds
 
 KERNEL_PATHS = ("auto", "numpy", "triton")
 DEVICES = ("cpu", "cuda")
@@ -397,6 +403,30 @@ def is_view_of(a, b) -> bool:
         return False
     base_a, base_b = (a.base, b.base) if isinstance(a, np.ndarray) else (a._base, b._base)
     return base_a is not None and (base_a is b or base_a is base_b)
+
+
+def shares_memory(a, b) -> bool:
+    """True when arrays ``a`` and ``b`` may share memory: one is the other, a view of it, or --
+    for a NumPy array and a torch tensor (``torch.from_numpy`` on the Triton path) -- their byte
+    ranges overlap."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) == isinstance(b, np.ndarray):
+        return is_view_of(a, b) or is_view_of(b, a)
+    ra, rb = _byte_range(a), _byte_range(b)
+    return ra is not None and rb is not None and ra[0] < rb[1] and rb[0] < ra[1]
+
+
+def _byte_range(x) -> tuple[int, int] | None:
+    """[first byte, past the last byte) that array ``x`` can touch; None when it is empty."""
+    if math.prod(x.shape) == 0:
+        return None
+    if isinstance(x, np.ndarray):
+        return byte_bounds(x)
+    start, size = x.data_ptr(), x.element_size()
+    low = sum((n - 1) * st for n, st in zip(x.shape, x.stride()) if st < 0) * size
+    high = sum((n - 1) * st for n, st in zip(x.shape, x.stride()) if st > 0) * size
+    return start + low, start + high + size
 
 
 def to_torch(array):

@@ -22,6 +22,21 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .dtypes import (
+    DEFAULT_FLOAT,
+    FLOAT_DTYPES,
+    SUPPORTED_DTYPES,
+    as_dtype,
+    bool_,
+    can_cast,
+    float32,
+    float64,
+    int32,
+    int64,
+    is_scalar,
+    result_type,
+    uint8,
+)
 from .function import backward as _run_backward
 from .function import is_grad_enabled
 from .ops import elementwise as E
@@ -29,26 +44,10 @@ from .ops import movement as M
 from .ops import reduce as R
 from .ops.matmul import MatMul
 
-float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int64 = np.dtype("int64")
-int32 = np.dtype("int32")
-uint8 = np.dtype("uint8")
-bool_ = np.dtype("bool")
-FLOAT_DTYPES = (float32, float64)
-SUPPORTED_DTYPES = (float32, float64, int64, int32, uint8, bool_)
+__all__ = ["Tensor", "bool_", "float32", "float64", "int32", "int64", "uint8", "SUPPORTED_DTYPES"]
 
 max_return_types = namedtuple("max", ["values", "indices"])
-
-
-def _as_dtype(dtype) -> np.dtype | None:
-    """Accept NumPy dtypes, their names, and torch dtypes (``torch.float32``)."""
-    if dtype is None:
-        return None
-    dt = backend.numpy_dtype(dtype)
-    if dt not in SUPPORTED_DTYPES:
-        raise TypeError(f"unsupported dtype {dt}; minigrad supports {[str(d) for d in SUPPORTED_DTYPES]}")
-    return dt
+_as_dtype = as_dtype  # (the name other modules import)
 
 
 def _to_array(data, dtype: np.dtype | None, device: str | None):
@@ -65,23 +64,51 @@ def _to_array(data, dtype: np.dtype | None, device: str | None):
         pass
     if isinstance(data, Tensor):
         data = data.data
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except OverflowError:
+        raise ValueError("tensor: an integer in the data does not fit in int64") from None
     if dtype is None:
-        if array.dtype.kind == "f":
-            # Python floats become float32, as torch.tensor([1.0]); NumPy float64 arrays stay float64.
-            dtype = array.dtype if isinstance(data, np.ndarray) and array.dtype in FLOAT_DTYPES else float32
-        elif array.dtype.kind in "iu":
-            dtype = array.dtype if array.dtype in SUPPORTED_DTYPES else int64
-        elif array.dtype.kind == "b":
-            dtype = bool_
-        else:
-            raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype}")
-    array = np.asarray(array, dtype=_as_dtype(dtype), order="C")  # (np.ascontiguousarray would make 0-d 1-d)
+        dtype = _inferred_dtype(data, array)
+    if array.dtype.kind == "u" and array.size and dtype.kind in "iu" and array.max() > np.iinfo(dtype).max:
+        raise ValueError(f"tensor: the value {array.max()} does not fit in {dtype}")
+    array = np.asarray(array, dtype=dtype, order="C")  # (np.ascontiguousarray would make 0-d 1-d)
     if device == "cuda":
         import torch
 
         return torch.from_numpy(array).to(backend.torch_device(), copy=True)  # (a copy under emulate_cuda too)
     return array
+
+
+def _inferred_dtype(data, array: np.ndarray) -> np.dtype:
+    """The dtype ``torch.tensor(data)`` would choose, within minigrad's dtypes.
+
+    Python floats become the default float32 (``tensor([1.0])``); NumPy arrays and NumPy scalars
+    keep their float dtype (``tensor(np.float64(1.5))`` is float64), also inside a list.
+    Integers keep a supported integer dtype and are int64 otherwise; an integer that int64
+    cannot hold is refused (a uint64 above 2**63 would wrap).
+    """
+    kind = array.dtype.kind
+    if kind == "f":
+        if array.dtype in FLOAT_DTYPES and (
+            isinstance(data, (np.ndarray, np.generic)) or (array.dtype == float64 and _holds_numpy_float64(data))
+        ):
+            return array.dtype
+        return DEFAULT_FLOAT
+    if kind in "iu":
+        return array.dtype if array.dtype in SUPPORTED_DTYPES else int64
+    if kind == "b":
+        return bool_
+    if kind == "O" and array.size and all(isinstance(v, int) for v in array.reshape(-1)):
+        raise ValueError("tensor: an integer in the data does not fit in int64")  # NumPy kept Python ints
+    raise TypeError(f"tensor: cannot make a tensor from data of dtype {array.dtype} ({type(data).__name__})")
+
+
+def _holds_numpy_float64(data) -> bool:
+    """True when a (nested) list or tuple holds a NumPy float64 array or scalar."""
+    if isinstance(data, (list, tuple)):
+        return any(_holds_numpy_float64(d) for d in data)
+    return isinstance(data, (np.ndarray, np.generic)) and data.dtype == float64
 
 
 class Tensor:
@@ -90,7 +117,10 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
         if device is not None:
             backend.check_device(device)
-        self._adopt(_to_array(data, _as_dtype(dtype), device))
+        array = _to_array(data, as_dtype(dtype), device)
+        self._adopt(array)
+        if isinstance(data, Tensor) and array is data.data:
+            self._storage = data._storage  # the same memory: the same in-place history (as a view)
         self.requires_grad = requires_grad
 
     def _adopt(self, array) -> None:
@@ -99,8 +129,9 @@ class Tensor:
             array = np.asarray(array)
         self.data = array
         self._ctx = None
-        # In-place updates counted in a one-element list, so that views can share it (see _version).
-        self._version_counter = [0]
+        self._output_nr = 0  # which output of its node this tensor is (Functions may have several)
+        self._storage = _Storage()  # shared by every Tensor that views the same memory (see _version)
+        self._view_history: int | None = None  # for a view: its storage's history count when taken
         self._retains_grad = False
         self.grad: Tensor | None = None
         self._requires_grad = False
@@ -119,11 +150,21 @@ class Tensor:
         A view (``x.T``, ``x[1:]``, ``x.reshape(...)``) shares its base's counter, as it
         shares its memory: ``w.mul_(2)`` must invalidate what an op saved of ``w.T``.
         """
-        return self._version_counter[0]
+        return self._storage.version
 
     @_version.setter
     def _version(self, value: int) -> None:
-        self._version_counter[0] = value
+        self._storage.version = value
+
+    @property
+    def _version_counter(self):
+        return self._storage
+
+    @_version_counter.setter
+    def _version_counter(self, storage) -> None:
+        """Make this tensor a view of ``storage``'s memory (set by Function.apply for view outputs)."""
+        self._storage = storage
+        self._view_history = storage.history
 
     # ------------------------------------------------------------------ properties
     @property
@@ -209,7 +250,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the tape (shares memory)."""
         out = Tensor._wrap(self.data)
-        out._version_counter = self._version_counter  # same memory, same in-place history
+        out._storage = self._storage  # same memory, same in-place history
         return out
 
     def to(self, device_or_dtype) -> Tensor:
@@ -274,91 +315,189 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor too (leaves always keep theirs)."""
+        if self._ctx is None and not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
         self._retains_grad = True
+        if self._ctx is not None:
+            self._ctx.retained[self._output_nr] = self
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad and self._ctx is not None
 
     def zero_(self) -> Tensor:
-        return self.fill_(0.0)  # (not `*= 0`: that would keep nan and inf)
+        return self.fill_(0)  # (not `*= 0`: that would keep nan and inf)
 
     # ------------------------------------------------------------------ in place
-    def _inplace(self, update) -> Tensor:
-        """Change ``data`` in place; allowed only where no gradient can be affected."""
-        if self.requires_grad and is_grad_enabled():
+    # An in-place op changes ``data`` and counts the change in the version counter its views share.
+    # Outside autograd (``no_grad``, or nothing involved requires grad) that is all it does -- the
+    # optimizers' updates take this path.  With autograd involved it is recorded as torch records it:
+    # the out-of-place op is computed from a stand-in for the tensor's old value, the result is
+    # written into the tensor's memory, and the tensor takes the result's place on the tape (so that
+    # ``x[0:1] = w * 3`` sends x's gradient on to w).
+
+    def _needs_history(self, value) -> bool:
+        """True when an in-place update must be recorded on the tape; raises where torch does."""
+        if not is_grad_enabled() or not (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+            return False
+        if self._ctx is None and self.requires_grad:
             raise RuntimeError(
-                f"in-place update of a tensor of shape {self.shape} that requires grad: minigrad's tape does "
-                "not record in-place ops. Do it under `with minigrad.no_grad():` (as optimizers do), or "
-                "write x = x + y"
+                f"a leaf Variable that requires grad (shape {self.shape}) is being used in an in-place operation; "
+                "update it under `with minigrad.no_grad():` (as optimizers do), or write x = x + y"
             )
-        update(self.data)
-        self._version += 1
+        if self._view_history is not None:
+            raise RuntimeError(
+                f"in-place update with autograd of a view (shape {self.shape}) of another tensor: minigrad records "
+                "in-place ops on whole tensors only; update the tensor it is a view of, or compute out of place"
+            )
+        return True
+
+    def _record_inplace(self, compute) -> Tensor:
+        """Write ``compute(old)`` into this tensor's memory and give this tensor its place on the tape.
+
+        ``old`` is a new Tensor holding a copy of the current values with the current history: the
+        op may save it for backward, and this tensor's memory is about to change.
+        """
+        old = Tensor._wrap(backend.namespace(self.data).copy(self.data))
+        old._ctx, old._output_nr, old._requires_grad = self._ctx, self._output_nr, self._requires_grad
+        new = compute(old)
+        if new.dtype != self.dtype:
+            new = new.to(self.dtype)
+        self.data[...] = new.data
+        self._ctx, self._output_nr, self._requires_grad = new._ctx, new._output_nr, new._requires_grad
+        self._storage.version += 1
+        self._storage.history += 1  # views taken before now still describe the old history
         return self
+
+    def _bump_version(self) -> Tensor:
+        self._storage.version += 1
+        return self
+
+    def _inplace_binary(self, fn, other, op: str, alpha=1) -> Tensor:
+        """``self op= other``: torch's checks (the result's dtype and shape must fit ``self``), then
+        the update, recorded when autograd is involved."""
+        other = self._operand(other, op, raw_arrays=True)
+        dtype = result_type(self, other)
+        if fn is E.Div and dtype.kind != "f":
+            dtype = DEFAULT_FLOAT
+        if not can_cast(dtype, self.dtype):
+            raise RuntimeError(f"{op}: result type {dtype} can't be cast to the desired output type {self.dtype}")
+        other_shape = other.shape if isinstance(other, Tensor) else ()
+        if _broadcast(self.shape, other_shape, op) != self.shape:
+            raise RuntimeError(
+                f"{op}: output with shape {self.shape} doesn't match the broadcast shape "
+                f"{_broadcast(self.shape, other_shape, op)} (other operand {other_shape})"
+            )
+        if alpha != 1:
+            other = other * alpha
+        if self._needs_history(other):
+            return self._record_inplace(lambda old: old._binary(fn, other, op))
+        o = other.data if isinstance(other, Tensor) else other
+        if fn is E.Add:
+            self.data += o
+        elif fn is E.Sub:
+            self.data -= o
+        elif fn is E.Mul:
+            self.data *= o
+        else:
+            self.data /= o
+        return self._bump_version()
+
+    def add_(self, other, alpha: float = 1) -> Tensor:
+        return self._inplace_binary(E.Add, other, "add_", alpha)
+
+    def sub_(self, other, alpha: float = 1) -> Tensor:
+        return self._inplace_binary(E.Sub, other, "sub_", alpha)
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace_binary(E.Mul, other, "mul_")
+
+    def div_(self, other) -> Tensor:
+        return self._inplace_binary(E.Div, other, "div_")
+
+    def copy_(self, src) -> Tensor:
+        """Copy ``src`` (a Tensor, a NumPy array or a torch tensor, from either device; broadcast to
+        this tensor's shape, cast to its dtype) into this tensor's memory."""
+        if not isinstance(src, Tensor):
+            if backend.is_torch_tensor(src):
+                src = src.detach()
+                src = Tensor._wrap(src if backend.on_cuda(src) else src.cpu().numpy())
+            elif isinstance(src, np.ndarray) or is_scalar(src):
+                src = Tensor._wrap(np.asarray(src))
+            else:
+                raise TypeError(f"copy_: src must be a Tensor or an array, got {type(src).__name__}")
+        if _broadcast(self.shape, src.shape, "copy_") != self.shape:
+            raise RuntimeError(f"copy_: the source's shape {src.shape} cannot be broadcast to {self.shape}")
+        if src.device != self.device:
+            src = src.to(self.device)  # as torch's copy_, the source may be on the other device
+        if self._needs_history(src):
+            return self._record_inplace(lambda old: M.CopyFrom.apply(old, src))
+        self.data[...] = backend.namespace(self.data).astype(src.data, self.dtype)
+        return self._bump_version()
+
+    def fill_(self, value) -> Tensor:
+        """Set every element to ``value`` (a number, or a 0-d Tensor -- then differentiable)."""
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(f"fill_: only a 0-d tensor can be a fill value, got shape {value.shape}")
+            return self.copy_(value)
+        if not is_scalar(value):
+            raise TypeError(f"fill_: the value must be a number, got {type(value).__name__}")
+        if self._needs_history(None):
+            return self._record_inplace(lambda old: M.CopyFrom.apply(old, value))
+        self.data[...] = value
+        return self._bump_version()
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value``: ``value`` (a number, a Tensor or an array) is cast to x's dtype and
+        broadcast to ``x[index]``'s shape after dropping its leading size-1 dimensions (as torch)."""
+        if isinstance(value, np.ndarray):
+            value = Tensor(value, device=self.device)
+        elif not (isinstance(value, Tensor) or is_scalar(value)):
+            raise TypeError(f"setitem: the value must be a Tensor or a number, got {type(value).__name__}")
+        if isinstance(value, Tensor) and value.device != self.device:
+            value = value.to(self.device)
+        if self._needs_history(value):
+            self._record_inplace(lambda old: M.SetItem.apply(old, value, _index_tuple(index)))
+            return
+        M.set_item(self.data, _index_data(index), value.data if isinstance(value, Tensor) else value)
+        self._bump_version()
 
     def _other_data(self, other):
         return other.data if isinstance(other, Tensor) else other
 
-    def add_(self, other, alpha: float = 1.0) -> Tensor:
-        o = self._other_data(other)
-        return self._inplace(lambda d: d.__iadd__(o * alpha if alpha != 1.0 else o))
-
-    def sub_(self, other, alpha: float = 1.0) -> Tensor:
-        return self.add_(other, -alpha)
-
-    def mul_(self, other) -> Tensor:
-        o = self._other_data(other)
-        return self._inplace(lambda d: d.__imul__(o))
-
-    def div_(self, other) -> Tensor:
-        o = self._other_data(other)
-        return self._inplace(lambda d: d.__itruediv__(o))
-
-    def copy_(self, src) -> Tensor:
-        s = self._other_data(src)
-        if tuple(np.shape(s)) != self.shape and tuple(getattr(s, "shape", ())) != self.shape:
-            raise ValueError(f"copy_: source shape {tuple(np.shape(s))} does not match {self.shape}")
-
-        if isinstance(s, np.ndarray) and self.device == "cuda":
-            s = backend.to_torch(s)  # as torch's copy_, the source may be on the other device
-        elif self.device == "cpu" and backend.is_torch_tensor(s):
-            s = s.detach().cpu().numpy()
-
-        def update(d):
-            d[...] = s
-
-        return self._inplace(update)
-
-    def fill_(self, value: float) -> Tensor:
-        def update(d):
-            d[...] = value
-
-        return self._inplace(update)
-
-    def __setitem__(self, index, value) -> None:
-        v = self._other_data(value)
-        index = _index_data(index)
-
-        def update(d):
-            d[index] = v
-
-        self._inplace(update)
-
     # ------------------------------------------------------------------ arithmetic
-    def _operand(self, other, op: str) -> Tensor:
-        """Wrap a Python number as a 0-d tensor of this tensor's dtype (no type promotion)."""
-        if isinstance(other, Tensor):
+    def _operand(self, other, op: str, raw_arrays: bool = False):
+        """``other`` as a Tensor or a Python/NumPy number; NumPy arrays become tensors on this device
+        (``raw_arrays``: device arrays -- an optimizer's -- are wrapped without a copy)."""
+        if isinstance(other, Tensor) or is_scalar(other):
             return other
-        if isinstance(other, (int, float, bool, np.number)):
-            dtype = self.dtype if self.dtype in FLOAT_DTYPES or isinstance(other, (int, bool)) else float32
-            return Tensor._wrap(backend.namespace(self.data).asarray(other, dtype=dtype))  # on self's device
         if isinstance(other, np.ndarray):
-            return Tensor(other, device=self.device)
+            return Tensor._wrap(other) if raw_arrays and self.device == "cpu" else Tensor(other, device=self.device)
+        if raw_arrays and backend.is_torch_tensor(other) and self.device == "cuda":
+            return Tensor._wrap(other)
         raise TypeError(f"{op}: unsupported operand type {type(other).__name__} (expected a Tensor or a number)")
 
-    def _binary(self, fn, other, op: str, reflected: bool = False) -> Tensor:
-        other = self._operand(other, op)
-        a, b = (other, self) if reflected else (self, other)
+    def _promoted(self, x, dtype: np.dtype, op: str) -> Tensor:
+        """Operand ``x`` (a Tensor or a number) as a Tensor of ``dtype`` on this tensor's device."""
+        if isinstance(x, Tensor):
+            return x if x.dtype == dtype else x.to(dtype)
         try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+            return Tensor._wrap(backend.namespace(self.data).asarray(x, dtype=dtype))
+        except (OverflowError, RuntimeError):
+            raise RuntimeError(f"{op}: value {x!r} cannot be converted to {dtype} without overflow") from None
+
+    def _binary(self, fn, other, op: str, reflected: bool = False) -> Tensor:
+        """``self op other`` (``other op self`` when ``reflected``), with torch's type promotion
+        (see :mod:`minigrad.dtypes`): both operands are brought to the result's dtype first."""
+        other = self._operand(other, op)
+        dtype = result_type(self, other)
+        if fn is E.Div and dtype.kind != "f":
+            dtype = DEFAULT_FLOAT  # true division of integers is a float (torch.true_divide)
+        a, b = self._promoted(self, dtype, op), self._promoted(other, dtype, op)
+        if reflected:
+            a, b = b, a
+        _broadcast(a.shape, b.shape, op)
         return fn.apply(a, b)
 
     def __add__(self, other):
@@ -392,10 +531,18 @@ class Tensor:
         return self._binary(E.Pow, other, "pow", reflected=True)
 
     def __matmul__(self, other):
-        return MatMul.apply(self, self._operand(other, "matmul"))
+        return MatMul.apply(self, self._matmul_operand(other))
 
     def __rmatmul__(self, other):
-        return MatMul.apply(self._operand(other, "matmul"), self)
+        return MatMul.apply(self._matmul_operand(other), self)
+
+    def _matmul_operand(self, other) -> Tensor:
+        other = self._operand(other, "matmul")
+        if not isinstance(other, Tensor):
+            raise TypeError(
+                f"matmul: both operands must be tensors, got a {type(other).__name__} and shape {self.shape}"
+            )
+        return other
 
     def __neg__(self):
         return E.Neg.apply(self)
@@ -441,12 +588,15 @@ class Tensor:
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim: bool = False) -> Tensor:
-        return R.Sum.apply(self, R.normalize_dims(dim, self.ndim, "sum"), keepdim)
+        """The sum over ``dim`` (an int or a tuple; None or ``()`` reduces every dimension, as torch 2).
+
+        Integer and bool tensors sum to int64, as in torch."""
+        return R.Sum.apply(self, R.normalize_dims(dim, self.ndim, "sum", empty_is_all=True), keepdim)
 
     def mean(self, dim=None, keepdim: bool = False) -> Tensor:
         if self.dtype not in FLOAT_DTYPES:
             raise TypeError(f"mean: needs a floating point tensor, got {self.dtype} (call .float() first)")
-        return R.Mean.apply(self, R.normalize_dims(dim, self.ndim, "mean"), keepdim)
+        return R.Mean.apply(self, R.normalize_dims(dim, self.ndim, "mean", empty_is_all=True), keepdim)
 
     def max(self, dim: int | None = None, keepdim: bool = False):
         """``x.max()`` -> a 0-d tensor; ``x.max(dim)`` -> ``(values, indices)``, as PyTorch."""
@@ -455,13 +605,7 @@ class Tensor:
         if dim is None:
             return R.MaxAll.apply(self)
         (axis,) = R.normalize_dims(dim, self.ndim, "max") or (0,)
-        values = R.MaxDim.apply(self, axis, keepdim)
-        indices = values._ctx.indices if values._ctx is not None else None
-        if indices is None:  # not recorded (no grad): recompute the cheap argmax
-            indices = backend.namespace(self.data).argmax(self.data, axis=axis)
-            if keepdim:
-                indices = indices.reshape(values.shape)
-        return max_return_types(values, Tensor._wrap(indices))
+        return max_return_types(*R.MaxDim.apply(self, axis, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         xp = backend.namespace(self.data)
@@ -522,6 +666,10 @@ class Tensor:
     def expand(self, *shape) -> Tensor:
         shape = sizes_arg(shape)
         lead = len(shape) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: {shape} has fewer dimensions than the tensor's shape {self.shape}")
+        if -1 in shape[:lead]:
+            raise ValueError(f"expand: -1 is not allowed in a new leading dimension ({shape} for shape {self.shape})")
         target = tuple(n if n != -1 else self.shape[i - lead] for i, n in enumerate(shape))
         try:
             np.broadcast_shapes(self.shape, target)
@@ -538,7 +686,13 @@ class Tensor:
         return self * 1
 
     def __getitem__(self, index) -> Tensor:
-        return M.GetItem.apply(self, _index_data(index))
+        return M.GetItem.apply(self, _index_tuple(index))
+
+    def __iter__(self):
+        """Iterate over the first dimension, as torch (``for row in x``); a 0-d tensor has none."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     # ------------------------------------------------------------------ comparisons (no gradient)
     def _compare(self, other, fn) -> Tensor:
@@ -598,3 +752,29 @@ def _index_data(index):
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index.data if isinstance(index, Tensor) else index
+
+
+def _index_tuple(index) -> tuple:
+    """An index as a tuple (``x[i]`` is ``x[(i,)]``), its Tensors kept: ``Function.apply`` passes
+    their arrays to the op and version-checks them if the op saves them."""
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _broadcast(a: tuple, b: tuple, op: str) -> tuple:
+    """The broadcast of two shapes, or a ValueError naming the op and both shapes."""
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+
+
+class _Storage:
+    """What the Tensors viewing one block of memory share: ``version`` counts its in-place updates
+    (backward refuses stale saved data), ``history`` counts the in-place updates recorded on the
+    tape (a view taken before one no longer matches its base's history)."""
+
+    __slots__ = ("version", "history")
+
+    def __init__(self):
+        self.version = 0
+        self.history = 0

@@ -62,7 +62,7 @@ def test_in_place_change_of_saved_tensor_is_detected():
     x = mg.tensor([3.0, 4.0])
     y = (w * x).sum()  # Mul saved x
     x.mul_(2)
-    with pytest.raises(RuntimeError, match=r"Mul\.backward: .*shape \(2,\).*modified in place"):
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: Mul\.backward reads .* shape \(2,\)"):
         y.backward()
 
 
@@ -79,7 +79,7 @@ def test_optimizer_style_update_then_stale_backward_is_detected():
 
 def test_in_place_on_tensor_requiring_grad_is_refused_outside_no_grad():
     w = mg.tensor([1.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="in-place update of a tensor of shape \\(1,\\) that requires grad"):
+    with pytest.raises(RuntimeError, match=r"a leaf Variable that requires grad \(shape \(1,\)\) is being used"):
         w.add_(1.0)
     with mg.no_grad():
         w.add_(1.0).mul_(3.0)
@@ -140,10 +140,10 @@ def test_device_errors():
 
 
 def test_function_with_mixed_devices_names_both():
-    a, b = mg.ones(2), mg.ones(2)
-    b.data = object.__new__(type("FakeCuda", (), {"shape": (2,)}))  # anything not a NumPy array is "cuda"
-    with pytest.raises(RuntimeError, match=r"Add: tensors on different devices \(\(2,\) on cpu, \(2,\) on cuda\)"):
-        a + b
+    with mg.backend.emulate_cuda():
+        a, b = mg.ones(2), mg.ones(2, device="cuda")
+        with pytest.raises(RuntimeError, match=r"Add: tensors on different devices \(\(2,\) on cpu, \(2,\) on cuda\)"):
+            a + b
 
 
 def test_in_place_change_seen_through_a_view():

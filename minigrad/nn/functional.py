@@ -155,8 +155,4 @@ def max_pool2d(
     if input.dtype.kind != "f":
         raise TypeError(f"max_pool2d: input must be float32 or float64, got {input.dtype} (shape {input.shape})")
     geo = pool_geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    if not return_indices:
-        return MaxPool2d.apply(input, geo)
-    indices: list = []
-    values = MaxPool2d.apply(input, geo, indices_out=indices)
-    return values, Tensor._wrap(indices[0])
+    return MaxPool2d.apply(input, geo, return_indices)

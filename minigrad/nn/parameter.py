@@ -6,7 +6,8 @@ A :class:`Parameter` is an ordinary leaf :class:`~minigrad.Tensor` with
 that ``module.parameters()`` finds it and ``module.state_dict()`` saves it.
 
 ``Parameter(t)`` shares ``t``'s memory (as ``torch.nn.Parameter`` does), so
-``Parameter(mg.zeros(3))`` costs no copy.  Results of ops on Parameters are plain
+``Parameter(mg.zeros(3))`` costs no copy -- and ``t``'s version counter, so that editing either in
+place invalidates what a forward saved of the other.  Results of ops on Parameters are plain
 Tensors: only the leaves are parameters.
 """
 
@@ -30,6 +31,8 @@ class Parameter(Tensor):
                 "convert it first (e.g. mg.tensor(x, dtype=mg.float32))"
             )
         self._adopt(array)
+        if isinstance(data, Tensor):
+            self._storage = data._storage  # the same memory: in-place updates of either are seen by both
         self.requires_grad = requires_grad
 
     def __repr__(self) -> str:

@@ -49,6 +49,8 @@ backward: a quarter to half of the small layers' time.
 
 from __future__ import annotations
 
+import math
+
 from ..backend import numpy_dtype
 from ..function import Function
 from .elementwise import unbroadcast
@@ -86,6 +88,14 @@ def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...
     return tuple(np.broadcast_shapes(s1, s2))
 
 
+def rows(a):
+    """``a`` (..., K) as a matrix (B, K), the leading dimensions folded into rows.
+
+    Spelled with the row count, not ``reshape(-1, K)``: with K = 0 the -1 would be ambiguous.
+    """
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 def as_matrices(a, b):
     """Promote 1-D operands to matrices: a (K,) -> (1, K), b (K,) -> (K, 1)."""
     return (a if a.ndim > 1 else a.reshape(1, -1)), (b if b.ndim > 1 else b.reshape(-1, 1))
@@ -102,7 +112,7 @@ def matmul_backward_numpy(g, a, b, need_a: bool, need_b: bool):
     if b2.ndim == 2 and a2.ndim > 2:
         # x (..., M, K) @ w (K, N) -- nn.Linear on a batched input: fold the batch into the rows, so
         # that dw = x^T @ g is one (K, B*M) @ (B*M, N) BLAS call, not B products and a sum.
-        a2, g = a2.reshape(-1, a2.shape[-1]), g.reshape(-1, g.shape[-1])
+        a2, g = rows(a2), rows(g)
     da = unbroadcast(g @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape) if need_a else None
     db = unbroadcast(a2.swapaxes(-1, -2) @ g, b2.shape).reshape(b.shape) if need_b else None
     return da, db
@@ -160,7 +170,7 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])  # (B, N): the batch dimensions folded into rows
+        g2 = rows(g)  # (B, N): the batch dimensions folded into rows
         if ctx.kernels == "triton":
             from ..backend import load_triton
 
@@ -168,6 +178,6 @@ class Linear(Function):
             dw = dwT.T if need_w else None
         else:
             dx = g @ w if need_x else None
-            dw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None  # C-contiguous (see the docstring)
+            dw = g2.T @ rows(x) if need_w else None  # C-contiguous (see the docstring)
         db = g2.sum(0) if need_b else None
         return dx, dw, db

@@ -7,6 +7,11 @@ Each backward applies the inverse arrangement to the gradient::
     out = x.expand(s)        dx = sum of g over the expanded dimensions
     out = x[index]           dx = zeros like x, with g added at x[index]
 
+The in-place updates, recorded out of place (see ``Tensor._record_inplace``)::
+
+    out = x, with out[index] = v        dx = g, with dx[index] = 0     dv = g[index], summed to v's shape
+    out = v broadcast to x (copy_)      dx = 0                          dv = g, summed to v's shape
+
 ``transpose``, ``flatten``, ``unsqueeze``, ``squeeze`` and ``view`` are spelled with
 these in :mod:`minigrad.tensor`.
 """
@@ -58,13 +63,18 @@ def _has_array_index(index) -> bool:
 
 
 class GetItem(Function):
+    """``x[index]``; ``index`` is a tuple.  It is saved, so that an index tensor edited in place
+    after the forward makes backward raise instead of routing the gradient to other elements."""
+
     @staticmethod
     def forward(ctx, x, index):
+        ctx.save_for_backward(index)
         return x[index]
 
     @staticmethod
     def backward(ctx, g):
-        x, index = ctx.inputs
+        x = ctx.inputs[0]
+        (index,) = ctx.saved_tensors
         xp = namespace(g)
         dx = xp.zeros(x.shape, g.dtype)
         if _has_array_index(index):
@@ -102,3 +112,62 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, g):
         return namespace(g).astype(g, ctx.inputs[0].dtype), None
+
+
+def _without_leading_ones(shape: tuple) -> tuple:
+    """``shape`` without its leading 1s: torch lets ``x[0] = t`` take a ``t`` of shape (1,) (or
+    (1, 1, n) for a row of n), dropping those dimensions before broadcasting."""
+    k = 0
+    while k < len(shape) and shape[k] == 1:
+        k += 1
+    return tuple(shape[k:])
+
+
+def _strip_leading_ones(value):
+    return value.reshape(_without_leading_ones(tuple(value.shape)))
+
+
+def set_item(target, index, value) -> None:
+    """``target[index] = value`` on a device array, cast to target's dtype, as torch's setitem."""
+    if not isinstance(value, (int, float, bool, np.number, np.bool_)):
+        value = namespace(target).astype(_strip_leading_ones(value), target.dtype)
+    target[index] = value
+
+
+class SetItem(Function):
+    """``x[index] = v`` with autograd: a new array equal to x, with v written at ``index``."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        out = namespace(x).copy(x)
+        set_item(out, index, value)
+        ctx.save_for_backward(index)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        value = ctx.inputs[1]
+        dx = dv = None
+        if ctx.needs_input_grad[0]:
+            dx = namespace(g).copy(g)
+            dx[index] = 0  # what the write replaced gets no gradient
+        if ctx.needs_input_grad[1]:
+            dv = unbroadcast(g[index], _without_leading_ones(value.shape)).reshape(value.shape)
+        return dx, dv, None
+
+
+class CopyFrom(Function):
+    """``x.copy_(v)`` (and ``x.fill_(v)``) with autograd: v broadcast to x's shape, in x's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        xp = namespace(x)
+        return xp.copy(xp.broadcast_to(xp.astype(xp.asarray(value), x.dtype), tuple(x.shape)))
+
+    @staticmethod
+    def backward(ctx, g):
+        value = ctx.inputs[1]
+        dx = namespace(g).zeros(tuple(g.shape), g.dtype) if ctx.needs_input_grad[0] else None
+        dv = unbroadcast(g, value.shape) if ctx.needs_input_grad[1] else None
+        return dx, dv

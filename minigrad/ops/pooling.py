@@ -318,13 +318,14 @@ def max_pool2d_backward_numpy(g: np.ndarray, argmax: np.ndarray, geo: PoolGeomet
 class MaxPool2d(Function):
     """``max_pool2d`` as a Function; see the module docstring for the math.
 
-    ``apply(x, geo, indices_out=None)``: ``geo`` is the validated :class:`PoolGeometry`.  The tape
-    records one output per Function, so when ``indices_out`` (a list) is given, forward appends
-    PyTorch's int64 indices to it; they carry no gradient.
+    ``apply(x, geo, return_indices=False)``: ``geo`` is the validated :class:`PoolGeometry`.  With
+    ``return_indices`` it has two outputs, the values and PyTorch's int64 indices; the indices are
+    marked non-differentiable, and where the Triton backward reads them they are saved too, so
+    editing them in place before backward raises (as in torch).
     """
 
     @staticmethod
-    def forward(ctx, x, geo: PoolGeometry, indices_out: list | None = None):
+    def forward(ctx, x, geo: PoolGeometry, return_indices: bool = False):
         x4 = x.reshape(geo.in_shape4)  # (C, H, W) -> (1, C, H, W): a view
         if ctx.kernels == "triton":
             from ..backend import load_triton
@@ -334,14 +335,17 @@ class MaxPool2d(Function):
         else:
             out, argmax = max_pool2d_forward_numpy(x4, geo)
             ctx.save_for_backward(argmax)  # uint8 window offsets: the NumPy backward loops over offsets
-            indices = offsets_to_indices(argmax, geo) if indices_out is not None else None
+            indices = offsets_to_indices(argmax, geo) if return_indices else None
         ctx.geo = geo
-        if indices_out is not None:
-            indices_out.append(indices.reshape(geo.out_shape))
-        return out.reshape(geo.out_shape)
+        out = out.reshape(geo.out_shape)
+        if not return_indices:
+            return out
+        indices = indices.reshape(geo.out_shape)
+        ctx.mark_non_differentiable(indices)
+        return out, indices
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, _=None):
         geo: PoolGeometry = ctx.geo
         (saved,) = ctx.saved_tensors
         g4 = g.reshape(geo.N, geo.C, geo.OH, geo.OW)
@@ -352,4 +356,4 @@ class MaxPool2d(Function):
         else:
             dx = max_pool2d_backward_numpy(g4, saved, geo)
         in_shape = (geo.C, geo.H, geo.W) if geo.unbatched else geo.in_shape4
-        return dx.reshape(in_shape), None
+        return dx.reshape(in_shape), None, None

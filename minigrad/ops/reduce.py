@@ -19,9 +19,12 @@ from ..backend import namespace
 from ..function import Function
 
 
-def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
-    """``dim`` (None, an int or a tuple, negatives allowed) as sorted non-negative axes."""
-    if dim is None:
+def normalize_dims(dim, ndim: int, op: str, empty_is_all: bool = False) -> tuple[int, ...]:
+    """``dim`` (None, an int or a tuple, negatives allowed) as sorted non-negative axes.
+
+    ``empty_is_all``: an empty tuple or list means every dimension (torch 2's sum and mean).
+    """
+    if dim is None or (empty_is_all and isinstance(dim, (tuple, list)) and len(dim) == 0):
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
@@ -44,7 +47,11 @@ def expand_back(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool)
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        return namespace(x).sum(x, axis=axes, keepdims=keepdim)
+        xp = namespace(x)
+        out = xp.sum(x, axis=axes, keepdims=keepdim)
+        # Integers and bools sum to int64, as in torch (NumPy sums uint8 to uint64).
+        floating = x.dtype.is_floating_point if xp.name == "torch" else x.dtype.kind == "f"
+        return out if floating else xp.astype(out, "int64")
 
     @staticmethod
     def backward(ctx, g):
@@ -88,7 +95,9 @@ class MaxAll(Function):
 
 
 class MaxDim(Function):
-    """``x.max(dim)``: the gradient goes to the index returned (the first maximum)."""
+    """``x.max(dim)`` -> ``(values, indices)``: the gradient goes to the index returned (the first
+    maximum).  The indices are an output too, marked non-differentiable, and saved: editing them
+    in place before backward raises, as in torch."""
 
     @staticmethod
     def forward(ctx, x, dim, keepdim):
@@ -96,11 +105,12 @@ class MaxDim(Function):
         index = xp.argmax(x, axis=dim).reshape(tuple(1 if i == dim else n for i, n in enumerate(x.shape)))
         out = xp.take_along_axis(x, index, axis=dim)
         ctx.save_for_backward(index)
-        ctx.indices = index if keepdim else index.reshape(out.shape[:dim] + out.shape[dim + 1 :])
-        return out if keepdim else out.reshape(ctx.indices.shape)
+        indices = index if keepdim else index.reshape(out.shape[:dim] + out.shape[dim + 1 :])
+        ctx.mark_non_differentiable(indices)
+        return (out if keepdim else out.reshape(indices.shape)), indices
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, _):
         x, dim, keepdim = ctx.inputs
         (index,) = ctx.saved_tensors
         xp = namespace(g)
