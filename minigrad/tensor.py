@@ -235,6 +235,25 @@ class Tensor:
             return self.data
         return self.data.detach().cpu().numpy()
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``, ``np.array(t)``: the values as a numeric NumPy array of this dtype.
+
+        As :meth:`numpy` (and torch's ``__array__``): a view of the data on the CPU, a copy from a
+        GPU.  ``dtype`` converts; ``copy`` follows NumPy's protocol: True always copies, False refuses
+        (ValueError) where a copy cannot be avoided, None copies only when needed.
+        """
+        a = self.numpy()
+        # numpy() copied from GPU memory (torch tensors in host memory, as under emulate_cuda, are viewed)
+        copied = not isinstance(self.data, np.ndarray) and self.data.device.type != "cpu"
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            a, copied = a.astype(dtype), True
+        if copy is False and copied:
+            raise ValueError(
+                f"__array__: a {self.device} tensor of shape {self.shape} and dtype {self.dtype} cannot become a "
+                f"NumPy array{'' if dtype is None else f' of dtype {np.dtype(dtype)}'} without a copy (copy=False)"
+            )
+        return a.copy() if copy and not copied else a
+
     def torch(self):
         """The values as a torch tensor (zero-copy: it shares memory with this Tensor)."""
         return backend.to_torch(self.data)

@@ -291,3 +291,45 @@ def cross_entropy_cases(draw, max_batch: int = 6, max_classes: int = 7, max_rows
     if smoothing:
         kwargs["label_smoothing"] = smoothing
     return shape, target, draw(st.booleans()), kwargs
+
+
+@st.composite
+def cross_entropy_prob_cases(draw, max_batch: int = 6, max_classes: int = 7, max_rows: int = 24):
+    """``(input_shape, target, weighted, kwargs)`` for cross_entropy with class-probability targets.
+
+    * layout: (N, C), unbatched (C,), or (N, C, d1[, d2]); the target has the input's shape;
+    * target, float64 (the test casts it): a probability distribution over the classes of each row
+      (Dirichlet), a one-hot row, or non-negative values that do not sum to 1 (PyTorch accepts any
+      floats); laid out with the classes last in memory, so the class dimension 1 is strided;
+    * ignore_index absent, or a negative value (PyTorch refuses others with probabilities);
+    * reduction, label_smoothing (0 or in [0, 1]), and whether class weights are used.
+    Rows (N * d1 * d2) stay <= ``max_rows`` for the Triton interpreter.
+    """
+    C = draw(st.integers(1, max_classes))
+    layout = draw(st.sampled_from(["NC", "NC", "C", "NCd"]))
+    if layout == "C":
+        shape = (C,)
+    else:
+        N = draw(st.integers(1, max_batch))
+        extra = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)) if layout == "NCd" else []
+        while N * int(np.prod(extra)) > max_rows:
+            N -= 1
+        shape = (N, C, *extra)
+    rows_shape = (shape[0], *shape[2:]) if len(shape) > 1 else ()  # the shape without the class dimension
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["distribution", "one-hot", "unnormalised"]))
+    if kind == "distribution":
+        t = rng.dirichlet(np.ones(C), size=rows_shape)
+    elif kind == "one-hot":
+        t = np.eye(C)[rng.integers(0, C, size=rows_shape)]
+    else:
+        t = rng.uniform(0.0, 2.0, size=(*rows_shape, C))
+    target = np.moveaxis(t, -1, 0 if len(shape) == 1 else 1)  # (..., C) -> the input's layout, as a view
+    kwargs = {}
+    if draw(st.booleans()):
+        kwargs["ignore_index"] = draw(st.sampled_from([-100, -1]))
+    kwargs["reduction"] = draw(st.sampled_from(["none", "mean", "sum"]))
+    smoothing = draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0)))
+    if smoothing:
+        kwargs["label_smoothing"] = smoothing
+    return shape, target, draw(st.booleans()), kwargs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from strategies import arrays, shapes
 
@@ -63,3 +64,24 @@ def test_gradcheck_samples_elements_of_large_inputs():
 def test_gradcheck_input_errors():
     with pytest.raises(ValueError, match="no input is a Tensor with requires_grad"):
         mg.gradcheck(lambda t: t * 2, [mg.ones(2)])
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (2, 0, 3)])
+def test_gradcheck_takes_0d_and_empty_inputs(shape):
+    """0-d inputs are one element; inputs with no elements have nothing to check and pass (as in torch),
+    also beside ordinary inputs, whose errors are still found."""
+    x = mg.tensor(np.full(shape, 0.7), dtype=mg.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda t: (t * t).tanh(), [torch.full(shape, 0.7, dtype=torch.float64, requires_grad=True)]
+    )
+    for fn in (lambda t: (t * t).tanh(), lambda t: (t * t).sum(), lambda t: t.exp().mean() if t.numel() else t.sum()):
+        assert mg.gradcheck(fn, [x])
+    y = mg.tensor([0.3, -1.2], dtype=mg.float64, requires_grad=True)
+    assert mg.gradcheck(lambda t, u: (t * t).sum() + u.tanh(), [x, y])
+    with pytest.raises(mg.GradcheckError, match=r"input 1 \(shape \(2,\)\)"):
+        mg.gradcheck(lambda t, u: (t * t).sum() + WrongTanh.apply(u), [x, y])
+    if shape == ():
+        with pytest.raises(mg.GradcheckError, match=r"input 0 \(shape \(\)\) at index \(\): analytical"):
+            mg.gradcheck(WrongTanh.apply, [x])
+    else:
+        assert mg.gradcheck(WrongTanh.apply, [x])  # no element: no difference to find

@@ -1,6 +1,6 @@
 """Neural-network building blocks, as ``torch.nn``."""
 
-from . import functional, init
+from . import functional, init, utils
 from .module import Module
 from .modules import (
     Conv2d,
@@ -22,6 +22,7 @@ from .parameter import Parameter
 __all__ = [
     "functional",
     "init",
+    "utils",
     "Module",
     "Parameter",
     "Conv2d",

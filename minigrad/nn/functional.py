@@ -109,13 +109,18 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Cross-entropy of logits ``input`` (N, C), (C,) or (N, C, d1, ...) against integer class ``target``
-    (N,), () or (N, d1, ...), as one fused Function (see minigrad.ops.softmax for the formulas).
+    """Cross-entropy of logits ``input`` (N, C), (C,) or (N, C, d1, ...), as one fused Function (see
+    minigrad.ops.softmax for the formulas), against either kind of ``target`` PyTorch takes:
 
-    ``weight`` (C,) rescales each class (a constant: it gets no gradient); targets equal to ``ignore_index``
-    add nothing and "mean" divides by the total weight of the others; ``label_smoothing`` mixes the one-hot
-    target with the uniform distribution.  ``size_average`` and ``reduce`` are PyTorch's deprecated
-    spellings of ``reduction``: only None is accepted.  Class-probability (float) targets are not supported.
+    * integer class indices (int64, int32 or uint8) of shape (N,), () or (N, d1, ...): ``weight`` (C,)
+      rescales each class (a constant: it gets no gradient); targets equal to ``ignore_index`` add nothing
+      and "mean" divides by the total weight of the others;
+    * float class probabilities of the input's own shape: the loss of a row is
+      ``-sum_c weight_c * target_c * log_softmax(input)_c``, "mean" divides by the number of rows (not by
+      the weights), ``ignore_index`` must stay negative (PyTorch's rule), and the target may require grad.
+
+    ``label_smoothing`` mixes the target with the uniform distribution.  ``size_average`` and ``reduce``
+    are PyTorch's deprecated spellings of ``reduction``: only None is accepted.
     """
     if size_average is not None or reduce is not None:
         raise ValueError(
@@ -123,7 +128,10 @@ def cross_entropy(
             "use reduction='none' | 'mean' | 'sum'"
         )
     if not isinstance(target, Tensor):
-        raise TypeError(f"cross_entropy: target must be a Tensor of class indices, got {type(target).__name__}")
+        raise TypeError(
+            "cross_entropy: target must be a Tensor (class indices or class probabilities), "
+            f"got {type(target).__name__}"
+        )
     if weight is not None:
         if not isinstance(weight, Tensor):
             raise TypeError(f"cross_entropy: weight must be a Tensor or None, got {type(weight).__name__}")

@@ -119,7 +119,7 @@ class Module:
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             self._check_init("parameters")
-            self._forget(name)
+            self._forget(name, keep=self._parameters)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -130,7 +130,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             self._check_init("child modules")
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif name in self.__dict__.get("_modules", {}):
             if value is not None:
@@ -145,11 +145,18 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Remove ``name`` from wherever it was registered before (it is being re-assigned)."""
+    def _forget(self, name: str, keep: OrderedDict) -> None:
+        """Remove ``name`` from every registry but ``keep``, the one it is being assigned into.
+
+        A name re-assigned within the same registry (``self.weight = Parameter(...)`` over an old
+        weight) is then overwritten in place and keeps its position, so ``parameters()`` and
+        ``state_dict()`` keep their order, as in PyTorch; a name moving between registries goes
+        to the end of its new one.
+        """
         self.__dict__.pop(name, None)
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name: str) -> Any:

@@ -64,6 +64,30 @@ the gradient is "softmax minus the (smoothed) target".  The chain rule then mult
 The NumPy path keeps ``e = exp(x - m)`` and ``s`` from the forward pass, so ``p = e / s`` folds into
 one row-scale: ``dx = e * (coef * a / s) - coef * b`` with ``coef = g_row * valid / normaliser``.
 The one-hot part touches one element per row (written through an index, not a C-wide one-hot).
+
+cross_entropy with class-probability targets
+--------------------------------------------
+A ``target`` with the *input's* shape -- (N, C), (C,) or (N, C, D...) -- holds one float per class
+(PyTorch's rule: equal shapes mean probabilities, any other shape means class indices).  Each row
+is then scored against a whole distribution ``t`` (not necessarily normalised: PyTorch does not
+check), smoothed and weighted per class::
+
+    tw_c     = w_c * ((1 - eps) * t_c + eps / C)        (the smoothed, weighted target)
+    loss_row = sum_c tw_c * (-logp_c)
+
+    reduction="mean": sum of loss_row / (number of rows, N * D)     (not by the weights)
+
+so with a one-hot ``t`` and no weight this is the class-index loss.  ``ignore_index`` has no meaning
+here: PyTorch refuses any value >= 0, and so does minigrad.  The same ``d(-logp_c')/dx_c = p_c -
+delta_cc'`` gives the input's gradient, and the loss is linear in the target::
+
+    d loss_row / dx_c = a * p_c - tw_c,        a = sum_c tw_c
+    d loss_row / dt_c = (1 - eps) * w_c * (-logp_c)
+
+each multiplied by ``g_row / normaliser`` as above (normaliser = N * D for "mean", 1 otherwise).
+The target may require grad (a soft label produced by another network, as in distillation).
+Float32 and float64 operands are promoted to a common dtype, as PyTorch does, and each gradient
+is returned in its own input's dtype.
 """
 
 from __future__ import annotations
@@ -75,6 +99,7 @@ import warnings
 
 import numpy as np
 
+from .. import backend
 from ..backend import load_triton, numpy_dtype
 from ..function import Function, is_grad_enabled
 
@@ -120,12 +145,8 @@ def check_softmax_args(x, dim, op: str) -> int:
     return int(dim) % n
 
 
-def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index) -> bool:
-    """Every bad-input check of cross_entropy, on shapes, dtypes and target values (before any kernel).
-
-    Returns whether some target may equal ``ignore_index`` (False when it lies outside the targets'
-    [min, max]: then the kernels can skip masking).
-    """
+def _check_common_cross_entropy_args(x, reduction, label_smoothing, ignore_index) -> np.dtype:
+    """The checks both kinds of target share; returns the input's dtype."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction={reduction!r} is not one of {REDUCTIONS}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
@@ -135,22 +156,46 @@ def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, igno
     dt = _dtype(x)
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"cross_entropy: expected float32 or float64 logits, got {dt} (shape {tuple(x.shape)})")
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dimension (C,), got a 0-d tensor")
+    return dt
+
+
+def _index_target_shape(xs: tuple) -> tuple:
+    """The shape of a class-index target for an input of shape ``xs``: the input's without dimension 1."""
+    return () if len(xs) == 1 else (xs[0],) + xs[2:]
+
+
+def is_probability_target(x, target) -> bool:
+    """PyTorch's rule: a target of the input's shape holds class probabilities, any other class indices."""
+    return x.ndim > 0 and tuple(target.shape) == tuple(x.shape)
+
+
+def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index) -> bool:
+    """Every bad-input check of cross_entropy with class-index targets, on shapes, dtypes and values.
+
+    Returns whether some target may equal ``ignore_index`` (False when it lies outside the targets'
+    [min, max]: then the kernels can skip masking).
+    """
+    dt = _check_common_cross_entropy_args(x, reduction, label_smoothing, ignore_index)
+    xs, ts = tuple(x.shape), tuple(target.shape)
+    expected = _index_target_shape(xs)
     tdt = _dtype(target)
     if tdt.kind == "f":
         raise TypeError(
-            f"cross_entropy: target must hold integer class indices (int64, int32 or uint8), got {tdt} target "
-            f"of shape {tuple(target.shape)}; class-probability targets are not supported"
+            f"cross_entropy: a {tdt} target of shape {ts} does not have the input's shape {xs}, so it must hold "
+            f"integer class indices (int64, int32 or uint8) of shape {expected}; a float target of class "
+            f"probabilities has the input's shape {xs}"
         )
     if tdt not in TARGET_DTYPES:
-        raise TypeError(f"cross_entropy: target must be int64, int32 or uint8 class indices, got {tdt}")
-    xs, ts = tuple(x.shape), tuple(target.shape)
-    if x.ndim == 0:
-        raise ValueError("cross_entropy: input must have at least 1 dimension (C,), got a 0-d tensor")
-    expected = () if x.ndim == 1 else (xs[0],) + xs[2:]
+        raise TypeError(
+            f"cross_entropy: target must be int64, int32 or uint8 class indices, got {tdt} (target shape {ts}, "
+            f"input shape {xs})"
+        )
     if ts != expected:
         raise ValueError(
             f"cross_entropy: input of shape {xs} (class dimension {0 if x.ndim == 1 else 1}) needs a target of "
-            f"shape {expected}, got {ts}"
+            f"shape {expected} holding class indices, or {xs} holding class probabilities; got {ts}"
         )
     C = xs[0] if x.ndim == 1 else xs[1]
     if C == 0:
@@ -176,6 +221,38 @@ def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, igno
                 f"or ignore_index={ignore_index}); input shape {xs}"
             )
     return lo <= ignore_index <= hi
+
+
+def check_cross_entropy_prob_args(x, target, weight, reduction, label_smoothing, ignore_index) -> np.dtype:
+    """Every bad-input check of cross_entropy with a class-probability target (the input's shape).
+
+    Returns the dtype the loss is computed in: float64 when any of input, target and weight is
+    float64, else float32 (PyTorch's type promotion).
+    """
+    dt = _check_common_cross_entropy_args(x, reduction, label_smoothing, ignore_index)
+    xs = tuple(x.shape)
+    tdt = _dtype(target)
+    if tdt not in FLOAT_DTYPES:
+        raise TypeError(
+            f"cross_entropy: a target of the input's shape {xs} holds class probabilities and must be float32 or "
+            f"float64, got {tdt}; class indices have shape {_index_target_shape(xs)}"
+        )
+    if ignore_index >= 0:
+        raise ValueError(
+            f"cross_entropy: ignore_index={ignore_index} is not supported with class-probability targets "
+            f"(target shape {xs}, the input's), as in PyTorch; leave it at its default -100"
+        )
+    C = xs[0] if x.ndim == 1 else xs[1]
+    if C == 0:
+        raise ValueError(f"cross_entropy: input of shape {xs} has 0 classes")
+    dtypes = [dt, tdt]
+    if weight is not None:
+        if tuple(weight.shape) != (C,):
+            raise ValueError(f"cross_entropy: weight must have shape ({C},) (one per class), got {tuple(weight.shape)}")
+        if _dtype(weight) not in FLOAT_DTYPES:
+            raise TypeError(f"cross_entropy: weight must be float32 or float64, got {_dtype(weight)}")
+        dtypes.append(_dtype(weight))
+    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
 
 
 # --------------------------------------------------------------------------- NumPy: row reductions
@@ -407,6 +484,66 @@ def cross_entropy_backward_numpy(g, state, weight, label_smoothing: float):
     return dx.transpose(0, 2, 1)
 
 
+def cross_entropy_prob_forward_numpy(x, target, weight, label_smoothing: float, reduction: str):
+    """Loss of ``x`` (N, C, D...) against class probabilities ``target`` (same shape), and backward's state.
+
+    Rows are laid out (N, D, C) as in :func:`cross_entropy_forward_numpy`.  Returns ``(loss, state)``
+    with ``state = (e, s, tw, nlogp, norm)``: ``e = exp(x - m)`` and ``s`` its row sums (so ``p = e /
+    s``), ``tw`` the smoothed weighted target and ``nlogp = -logp``, all (N, D, C) (``s`` is (N, D,
+    1)), and the normaliser of "mean" (the number of rows; None for the other reductions).
+    """
+    N, C = x.shape[0], x.shape[1]
+    D = math.prod(x.shape[2:])
+    rows = x.reshape(N, C, D).transpose(0, 2, 1)  # (N, D, C) views
+    t_rows = target.reshape(N, C, D).transpose(0, 2, 1)
+    eps = float(label_smoothing)
+    z = np.subtract(rows, _row_max(rows, 2), order="C")  # every entry <= 0
+    e = np.exp(z)
+    s = _row_sum(e, 2)
+    nlogp = np.log(s) - z  # -logp = log(s) - (x - m): two non-negative terms
+    tw = np.multiply(t_rows, 1.0 - eps, order="C")  # a fresh array: the caller's target is never aliased
+    if eps:
+        tw += eps / C
+    if weight is not None:
+        tw *= weight
+    loss = _row_sum(tw * nlogp, 2).reshape(N * D)
+    norm = None
+    if reduction == "none":
+        loss = loss.reshape((N,) + tuple(x.shape[2:]))
+    elif reduction == "sum":
+        loss = loss.sum()
+    else:
+        norm = N * D
+        loss = loss.sum() / norm if norm else x.dtype.type(np.nan)  # an empty batch: 0/0 = nan, as PyTorch
+    return loss, (e, s, tw, nlogp, norm)
+
+
+def cross_entropy_prob_backward_numpy(g, state, weight, label_smoothing: float, need_x: bool, need_t: bool):
+    """``(dx, dt)``, each (N, C, D) (a view of the (N, D, C) rows) or None where not needed.
+
+    ``dx = coef * (a * e / s - tw)`` and ``dt = coef * (1 - eps) * w * nlogp`` with ``coef = g_row /
+    normaliser`` (module docstring).
+    """
+    e, s, tw, nlogp, norm = state
+    N, D, C = e.shape
+    if norm is None:
+        gr = g.reshape(N, D, 1) if g.ndim else g  # "none": one g per row; "sum": a scalar
+    else:
+        gr = g / e.dtype.type(norm) if norm else g  # "mean" (an empty batch has no gradient to scale)
+    dx = dt = None
+    if need_x:
+        a = _row_sum(tw, 2)  # (N, D, 1): the total target mass of each row
+        dx = e * (gr * a / s)
+        dx -= gr * tw
+        dx = dx.transpose(0, 2, 1)
+    if need_t:
+        dt = nlogp * (gr * (1.0 - float(label_smoothing)))
+        if weight is not None:
+            dt *= weight
+        dt = dt.transpose(0, 2, 1)
+    return dx, dt
+
+
 def _as_rows(x, target):
     """(C,) input -> (1, C) with target (1,); other shapes unchanged."""
     if x.ndim == 1:
@@ -414,19 +551,28 @@ def _as_rows(x, target):
     return x, target
 
 
+def _cast(a, dtype: np.dtype):
+    """``a`` (a NumPy array or a torch tensor) in ``dtype``; ``a`` itself when it already is."""
+    return a if _dtype(a) == dtype else backend.namespace(a).astype(a, dtype)
+
+
 class CrossEntropy(Function):
     """``cross_entropy`` as one Function: log_softmax, the gather and the reduction fused.
 
-    Inputs: ``x`` (N, C, D...) or (C,), ``target`` integer (N, D...) or (), ``weight`` (C,) or
-    None (a constant: no gradient flows to it), then the plain values ``ignore_index``,
-    ``label_smoothing`` and ``reduction``.
+    Inputs: ``x`` (N, C, D...) or (C,); ``target`` integer (N, D...) or () class indices, or float
+    class probabilities shaped like ``x`` (it may require grad); ``weight`` (C,) or None (a constant:
+    no gradient flows to it); then the plain values ``ignore_index``, ``label_smoothing`` and
+    ``reduction``.
     """
 
     @staticmethod
     def forward(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        ctx.shape = tuple(x.shape)
+        ctx.probs = is_probability_target(x, target)
+        if ctx.probs:
+            return CrossEntropy._forward_probs(ctx, x, target, weight, ignore_index, label_smoothing, reduction)
         may_ignore = check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index)
         x2, t2 = _as_rows(x, target)
-        ctx.shape = tuple(x.shape)
         if ctx.kernels == "triton":
             need_grad = is_grad_enabled() and ctx.needs_input_grad[0]
             loss, state = load_triton("softmax_kernels").cross_entropy_forward(
@@ -440,11 +586,45 @@ class CrossEntropy(Function):
         return loss.reshape(()) if x.ndim == 1 else loss
 
     @staticmethod
+    def _forward_probs(ctx, x, target, weight, ignore_index, label_smoothing, reduction):
+        """The class-probability forward: operands promoted to one dtype, (C,) read as (1, C)."""
+        dt = check_cross_entropy_prob_args(x, target, weight, reduction, label_smoothing, ignore_index)
+        ctx.dtypes = (_dtype(x), _dtype(target))
+        x2, t2 = _cast(x, dt), _cast(target, dt)
+        w2 = _cast(weight, dt) if weight is not None else None
+        if x.ndim == 1:
+            x2, t2 = x2.reshape(1, -1), t2.reshape(1, -1)
+        grad = is_grad_enabled()
+        ctx.need = (grad and ctx.needs_input_grad[0], grad and ctx.needs_input_grad[1])
+        if ctx.kernels == "triton":
+            loss, state = load_triton("softmax_kernels").cross_entropy_prob_forward(
+                x2, t2, w2, float(label_smoothing), reduction, *ctx.need
+            )
+        else:
+            loss, state = cross_entropy_prob_forward_numpy(x2, t2, w2, label_smoothing, reduction)
+        ctx.save_for_backward(*state, w2)
+        return loss.reshape(()) if x.ndim == 1 else loss
+
+    @staticmethod
     def backward(ctx, g):
         _, target, weight, ignore_index, label_smoothing, reduction = ctx.inputs
+        if ctx.probs:
+            return CrossEntropy._backward_probs(ctx, g, label_smoothing, reduction)
         if ctx.kernels == "triton":
             dx = load_triton("softmax_kernels").cross_entropy_backward(g, ctx.saved_tensors, reduction)
         else:
             w = weight.data if weight is not None else None
             dx = cross_entropy_backward_numpy(g, ctx.saved_tensors, w, label_smoothing)
         return dx.reshape(ctx.shape), None, None, None, None, None  # (N, C, D) -> the input's shape
+
+    @staticmethod
+    def _backward_probs(ctx, g, label_smoothing, reduction):
+        *state, w = ctx.saved_tensors
+        if ctx.kernels == "triton":
+            dx, dt = load_triton("softmax_kernels").cross_entropy_prob_backward(g, state, reduction)
+        else:
+            dx, dt = cross_entropy_prob_backward_numpy(g, state, w, label_smoothing, *ctx.need)
+        # (N, C, D) -> the input's shape, and each gradient in its own input's dtype
+        dx = _cast(dx.reshape(ctx.shape), ctx.dtypes[0]) if dx is not None else None
+        dt = _cast(dt.reshape(ctx.shape), ctx.dtypes[1]) if dt is not None else None
+        return dx, dt, None, None, None, None

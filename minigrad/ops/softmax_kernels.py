@@ -54,6 +54,12 @@ on the R per-row values with ``torch.sum``: a cross-program sum inside the kerne
 atomics (non-deterministic summation order) or a second launch anyway, and R values are tiny next to
 the R*C logits.  Backward is then one elementwise kernel: ``dx = grad_rows * g_row / normaliser``.
 
+Class-probability targets use their own forward kernel, :func:`cross_entropy_prob_forward_kernel`:
+the target is a second (N, C, D) array read alongside the logits, every class of a row contributes
+to the loss (there is no gather and no ignored row), and the kernel can also write the gradient with
+respect to the target.  Backward reuses the elementwise scaling kernel, once per gradient wanted,
+with its ignore mask compiled out (``HAS_IGNORE=False``).
+
 Block sizes: two only, so that each kernel compiles in few variants.  ``BLOCK = 128`` for rows of
 up to 128 (one element per thread of 4 warps; LeNet's 10 classes land here), else ``BLOCK =
 MAX_BLOCK = 1024`` (8 fp32 values of a chunk per thread: no spills, see ``compile_specs``), looping
@@ -350,16 +356,20 @@ def cross_entropy_backward_kernel(
     t_sn,
     t_sd,
     ignore_index,
+    HAS_IGNORE: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """dx = grad_rows * scale[row], 0 where the row's target is ignored; elementwise.
 
-    grad_ptr : (N, C, D) contiguous, the per-row gradients written by the forward kernel.
+    grad_ptr : (N, C, D) contiguous, the per-row gradients written by a forward kernel.
     scale_ptr : the chain-rule factor g_row / normaliser, read as (N, D) with strides (s_sn, s_sd):
         the upstream gradient for reduction "none", a single value (strides 0) otherwise.
-    t_ptr : targets (N, D), strides (t_sn, t_sd): ignored rows get exactly 0 even when the scale is
-        inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0 there).
+    t_ptr : class-index targets (N, D), strides (t_sn, t_sd): ignored rows get exactly 0 even when
+        the scale is inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0
+        there).  Read only with HAS_IGNORE.
     dx_ptr : (N, C, D) contiguous out.  numel = N * C * D.
+    HAS_IGNORE : mask ignored rows; False for class-probability targets, which ignore nothing (then
+        ``t_ptr`` is never read and the kernel is a plain row-scaled copy).
     BLOCK : elements per program; 1024 = 8 per thread of 4 warps, the usual elementwise choice.
     Grid: (cdiv(numel, BLOCK),): program p computes elements [p * BLOCK, (p + 1) * BLOCK).
     """
@@ -367,12 +377,133 @@ def cross_entropy_backward_kernel(
     mask = offs < numel
     n = offs // (C * D)
     d = offs % D
-    t = tl.load(t_ptr + n * t_sn + d * t_sd, mask=mask, other=0)
-    keep = t != ignore_index
     scale = tl.load(scale_ptr + n * s_sn + d * s_sd, mask=mask, other=0.0)
-    scale = tl.where(keep, scale, 0.0)  # never multiply an ignored row by an inf scale
     gr = tl.load(grad_ptr + offs, mask=mask, other=0.0)
-    tl.store(dx_ptr + offs, tl.where(keep, gr * scale, 0.0), mask=mask)
+    if HAS_IGNORE:
+        t = tl.load(t_ptr + n * t_sn + d * t_sd, mask=mask, other=0)
+        keep = t != ignore_index
+        scale = tl.where(keep, scale, 0.0)  # never multiply an ignored row by an inf scale
+        tl.store(dx_ptr + offs, tl.where(keep, gr * scale, 0.0), mask=mask)
+    else:
+        tl.store(dx_ptr + offs, gr * scale, mask=mask)
+
+
+@triton.jit
+def cross_entropy_prob_forward_kernel(
+    x_ptr,
+    t_ptr,
+    w_ptr,
+    k_ptr,
+    loss_ptr,
+    gx_ptr,
+    gt_ptr,
+    C,
+    D,
+    x_sn,
+    x_sc,
+    x_sd,
+    t_sn,
+    t_sc,
+    t_sd,
+    w_s,
+    HAS_WEIGHT: tl.constexpr,
+    WRITE_GRAD_X: tl.constexpr,
+    WRITE_GRAD_T: tl.constexpr,
+    BLOCK: tl.constexpr,
+    ONE_BLOCK: tl.constexpr,
+):
+    """Per-row cross-entropy against class probabilities and, when asked, both gradients of it.
+
+    With ``tw_c = w_c * ((1 - eps) t_c + eps / C)`` and ``nlogp_c = log s + m - x_c`` (= -logp_c)::
+
+        loss_row = sum_c tw_c * nlogp_c
+        gx_c     = a * p_c - tw_c,         a = sum_c tw_c        (d loss_row / dx_c)
+        gt_c     = (1 - eps) * w_c * nlogp_c                     (d loss_row / dt_c)
+
+    x_ptr : logits, read as (N, C, D) with strides (x_sn, x_sc, x_sd); fp32/fp64.
+    t_ptr : target probabilities, (N, C, D) with strides (t_sn, t_sc, t_sd); the dtype of x.
+    w_ptr : class weights (C,), stride w_s, the dtype of x; unused unless HAS_WEIGHT.
+    k_ptr : 2 constants in x's dtype, [1 - eps, eps / C] (eps = label_smoothing); a tensor, not
+        Python floats, which Triton would pass as fp32.
+    loss_ptr : (N * D,) out, loss_row.
+    gx_ptr, gt_ptr : (N, C, D) contiguous outs, written only with WRITE_GRAD_X / WRITE_GRAD_T (one
+        is not needed when its input does not require grad, neither under no_grad).
+    C, D : classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
+    BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel` (chunks over the C classes).
+    Grid: (N * D,): program r handles row r.
+
+    Passes: (1) m and s (online softmax), and ``a`` when gx is written (the target is then read in
+    both passes); (2) the loss and the gradient rows.  With ONE_BLOCK everything comes from registers.
+    """
+    row = tl.program_id(0)
+    n = (row // D).to(tl.int64)
+    d = (row % D).to(tl.int64)
+    x_row = x_ptr + n * x_sn + d * x_sd
+    t_row = t_ptr + n * t_sn + d * t_sd
+    out = n * C * D + d  # contiguous (N, C, D): class c of this row at out + c * D
+    k_keep = tl.load(k_ptr)  # 1 - eps
+    k_each = tl.load(k_ptr + 1)  # eps / C
+    cols = tl.arange(0, BLOCK)
+
+    if ONE_BLOCK:
+        mask = cols < C
+        c = cols.to(tl.int64)
+        x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
+        m = tl.max(x, axis=0)
+        e = tl.exp(x - m)  # padding lanes: exp(-inf) = 0
+        s = tl.sum(e, axis=0)
+        log_s = tl.log(s)
+        t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+        if HAS_WEIGHT:
+            w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+        else:
+            w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+        tw = w * (k_keep * t + k_each)  # padding lanes: w = 0, so tw = 0
+        nlogp = log_s + (m - tl.where(mask, x, m))  # padding lanes: finite, so 0 * nlogp = 0
+        loss = tl.sum(tw * nlogp, axis=0)
+        if WRITE_GRAD_X:
+            a = tl.sum(tw, axis=0)
+            tl.store(gx_ptr + out + c * D, a * (e / s) - tw, mask=mask)
+        if WRITE_GRAD_T:
+            tl.store(gt_ptr + out + c * D, k_keep * w * nlogp, mask=mask)
+    else:
+        m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
+        s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        a = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        for start in range(0, C, BLOCK):
+            c = (start + cols).to(tl.int64)
+            mask = c < C
+            x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
+            m_new = tl.maximum(m, tl.max(x, axis=0))
+            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # see the module docstring
+            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
+            m = m_new
+            if WRITE_GRAD_X:
+                t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+                if HAS_WEIGHT:
+                    w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+                else:
+                    w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+                a += tl.sum(w * (k_keep * t + k_each), axis=0)
+        log_s = tl.log(s)
+        loss = tl.zeros([], dtype=x_ptr.dtype.element_ty)
+        for start in range(0, C, BLOCK):
+            c = (start + cols).to(tl.int64)
+            mask = c < C
+            x = tl.load(x_row + c * x_sc, mask=mask, other=0.0)
+            t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+            if HAS_WEIGHT:
+                w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+            else:
+                w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+            tw = w * (k_keep * t + k_each)
+            nlogp = log_s + (m - x)  # padding lanes: x = 0, tw = 0
+            loss += tl.sum(tw * nlogp, axis=0)
+            if WRITE_GRAD_X:
+                tl.store(gx_ptr + out + c * D, a * (tl.exp(x - m) / s) - tw, mask=mask)
+            if WRITE_GRAD_T:
+                tl.store(gt_ptr + out + c * D, k_keep * w * nlogp, mask=mask)
+    tl.store(loss_ptr + row, loss)
 
 
 # --------------------------------------------------------------------------- launchers
@@ -557,9 +688,129 @@ def cross_entropy_backward(g, state, reduction: str):
     if numel:
         grid = (triton.cdiv(numel, SCALE_BLOCK),)
         cross_entropy_backward_kernel[grid](
-            grad, scale, tt, dx, numel, C, D, s_sn, s_sd, *tt.stride(), ignore_index, BLOCK=SCALE_BLOCK, num_warps=4
+            grad,
+            scale,
+            tt,
+            dx,
+            numel,
+            C,
+            D,
+            s_sn,
+            s_sd,
+            *tt.stride(),
+            ignore_index,
+            HAS_IGNORE=True,
+            BLOCK=SCALE_BLOCK,
+            num_warps=4,
         )
     return from_torch_like(dx, np.asarray(g) if isinstance(g, np.generic) else g)
+
+
+def cross_entropy_prob_forward(
+    x, target, weight, label_smoothing: float, reduction: str, need_x: bool, need_t: bool, max_block=None
+):
+    """Loss of logits ``x`` (N, C, D...) against class probabilities ``target`` (same shape, same dtype).
+
+    Returns ``(loss, state)``; ``state = (grad_x, grad_t, normaliser)`` feeds
+    :func:`cross_entropy_prob_backward`: ``grad_x`` and ``grad_t`` are (N, C, D), d loss_row / dx and
+    d loss_row / dt (each None unless ``need_x`` / ``need_t``), ``normaliser`` the number of rows for
+    "mean" (None otherwise).  ``weight`` is (C,) in x's dtype or None; arguments were validated by
+    :func:`minigrad.ops.softmax.check_cross_entropy_prob_args`.
+    Grid: (N * D,), one program per row of C logits.
+    """
+    xt, tt = _torch(x), _torch(target)
+    _check_float(xt, "cross_entropy")
+    N, C = xt.shape[0], xt.shape[1]
+    rest = tuple(xt.shape[2:])
+    D = int(np.prod(rest, dtype=np.int64))
+    xt, tt = xt.reshape((N, C, D)), tt.reshape((N, C, D))  # views when D... merge (see cross_entropy_forward)
+    dev, dt = xt.device, xt.dtype
+    loss_rows = torch.empty(N * D, dtype=dt, device=dev)
+    gx = torch.empty((N, C, D), dtype=dt, device=dev) if need_x else None
+    gt = torch.empty((N, C, D), dtype=dt, device=dev) if need_t else None
+    if N * D > 0:
+        wt = _torch(weight) if weight is not None else None
+        eps = float(label_smoothing)
+        consts = torch.tensor([1.0 - eps, eps / C], dtype=dt, device=dev)
+        block, one = _block(C, max_block)
+        cross_entropy_prob_forward_kernel[(N * D,)](
+            xt,
+            tt,
+            wt if wt is not None else consts,  # any pointer: not read without HAS_WEIGHT
+            consts,
+            loss_rows,
+            gx if gx is not None else loss_rows,  # not written without WRITE_GRAD_X
+            gt if gt is not None else loss_rows,  # not written without WRITE_GRAD_T
+            C,
+            D,
+            *xt.stride(),
+            *tt.stride(),
+            wt.stride(0) if wt is not None else 0,
+            HAS_WEIGHT=wt is not None,
+            WRITE_GRAD_X=gx is not None,
+            WRITE_GRAD_T=gt is not None,
+            BLOCK=block,
+            ONE_BLOCK=one,
+            num_warps=NUM_WARPS,
+        )
+    norm = None
+    if reduction == "none":
+        loss = loss_rows.reshape((N,) + rest)
+    elif reduction == "sum":
+        loss = loss_rows.sum()
+    else:
+        norm = N * D
+        loss = loss_rows.sum() / norm if norm else torch.tensor(float("nan"), dtype=dt, device=dev)
+    return from_torch_like(loss, x), (gx, gt, norm)
+
+
+def cross_entropy_prob_backward(g, state, reduction: str):
+    """``(dx, dt)``, each (N, C, D): the saved gradient rows times ``g_row / normaliser``.
+
+    One launch of :func:`cross_entropy_backward_kernel` (``HAS_IGNORE=False``) per gradient that the
+    forward pass wrote; None for the other.
+    """
+    gx, gt, norm = state
+    rows = gx if gx is not None else gt
+    if rows is None:
+        raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
+    g_t = _torch(g).to(rows.dtype)
+    N, C, D = rows.shape
+    if reduction == "none":
+        scale = g_t.reshape((N, D))
+        s_sn, s_sd = scale.stride()
+    else:
+        scale = (g_t / norm if norm else g_t).reshape(1)
+        s_sn = s_sd = 0
+    like = np.asarray(g) if isinstance(g, np.generic) else g
+    out = []
+    for grad in (gx, gt):
+        if grad is None:
+            out.append(None)
+            continue
+        d = torch.empty_like(grad)
+        numel = d.numel()
+        if numel:
+            grid = (triton.cdiv(numel, SCALE_BLOCK),)
+            cross_entropy_backward_kernel[grid](
+                grad,
+                scale,
+                grad,  # t_ptr: not read without HAS_IGNORE
+                d,
+                numel,
+                C,
+                D,
+                s_sn,
+                s_sd,
+                0,
+                0,
+                0,
+                HAS_IGNORE=False,
+                BLOCK=SCALE_BLOCK,
+                num_warps=4,
+            )
+        out.append(from_torch_like(d, like))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- compile specs
@@ -633,20 +884,52 @@ def compile_specs():
                         "num_warps": NUM_WARPS,
                     }
                 )
-    specs.append(
-        {
-            "name": f"cross_entropy_backward[BLOCK={SCALE_BLOCK}]",
-            "fn": cross_entropy_backward_kernel,
-            "signature": {
-                "grad_ptr": "*fp32",
-                "scale_ptr": "*fp32",
-                "t_ptr": "*i64",
-                "dx_ptr": "*fp32",
-                **{k: i32 for k in ("numel", "C", "D", "s_sn", "s_sd", "t_sn", "t_sd", "ignore_index")},
-                "BLOCK": "constexpr",
-            },
-            "constexprs": {"BLOCK": SCALE_BLOCK},
-            "num_warps": 4,
-        }
-    )
+        for has_w in (False, True):
+            for write_x, write_t in ((True, False), (False, True), (True, True), (False, False)):
+                strides = ("C", "D", "x_sn", "x_sc", "x_sd", "t_sn", "t_sc", "t_sd", "w_s")
+                specs.append(
+                    {
+                        "name": f"cross_entropy_prob_forward[BLOCK={block},ONE_BLOCK={one},HAS_WEIGHT={has_w},"
+                        f"WRITE_GRAD_X={write_x},WRITE_GRAD_T={write_t}]",
+                        "fn": cross_entropy_prob_forward_kernel,
+                        "signature": {
+                            **{
+                                k: "*fp32" for k in ("x_ptr", "t_ptr", "w_ptr", "k_ptr", "loss_ptr", "gx_ptr", "gt_ptr")
+                            },
+                            **{k: i32 for k in strides},
+                            "HAS_WEIGHT": "constexpr",
+                            "WRITE_GRAD_X": "constexpr",
+                            "WRITE_GRAD_T": "constexpr",
+                            "BLOCK": "constexpr",
+                            "ONE_BLOCK": "constexpr",
+                        },
+                        "constexprs": {
+                            "HAS_WEIGHT": has_w,
+                            "WRITE_GRAD_X": write_x,
+                            "WRITE_GRAD_T": write_t,
+                            "BLOCK": block,
+                            "ONE_BLOCK": one,
+                        },
+                        "num_warps": NUM_WARPS,
+                    }
+                )
+    for has_ignore in (True, False):
+        specs.append(
+            {
+                "name": f"cross_entropy_backward[BLOCK={SCALE_BLOCK},HAS_IGNORE={has_ignore}]",
+                "fn": cross_entropy_backward_kernel,
+                "signature": {
+                    "grad_ptr": "*fp32",
+                    "scale_ptr": "*fp32",
+                    # the probability path passes a float tensor as the (unread) target pointer
+                    "t_ptr": "*i64" if has_ignore else "*fp32",
+                    "dx_ptr": "*fp32",
+                    **{k: i32 for k in ("numel", "C", "D", "s_sn", "s_sd", "t_sn", "t_sd", "ignore_index")},
+                    "HAS_IGNORE": "constexpr",
+                    "BLOCK": "constexpr",
+                },
+                "constexprs": {"HAS_IGNORE": has_ignore, "BLOCK": SCALE_BLOCK},
+                "num_warps": 4,
+            }
+        )
     return specs

@@ -85,6 +85,38 @@ def test_reassignment_moves_a_name_between_registries():
         block.scale = nn.Linear(1, 1)  # ... but not a module (torch raises the same)
 
 
+def test_reassignment_in_place_keeps_the_order():
+    """Re-assigning a parameter or a child under its own name keeps its position in parameters(),
+    state_dict() and children() (torch overwrites the dict entry); the same edits on the torch model
+    give the same key order."""
+    mg_model, torch_model = make_pair()
+    for model, lib, Param in ((mg_model, nn, nn.Parameter), (torch_model, torch.nn, torch.nn.Parameter)):
+        zeros = mg.zeros if lib is nn else torch.zeros
+        model[0].weight = Param(zeros(4, 5))  # the first parameter of the model
+        model[2].scale = None  # a parameter set to None and back...
+        model[2].scale = Param(zeros(3))  # ...returns to its old place
+        model[2].proj = lib.Linear(4, 3)  # a child replaced by another
+        model[3][1].weight = Param(zeros(2, 3))
+    names = [n for n, _ in torch_model.named_parameters()]
+    assert [n for n, _ in mg_model.named_parameters()] == names
+    assert names[0] == "0.weight" and names.index("2.scale") < names.index("2.proj.weight")
+    assert list(mg_model.state_dict()) == list(torch_model.state_dict())
+    assert [n for n, _ in mg_model[2].named_children()] == ["proj"]
+    assert list(mg_model[2]._parameters) == ["scale"] and mg_model[0].weight.shape == (4, 5)
+    assert [p.shape for p in mg_model.parameters()] == [tuple(p.shape) for p in torch_model.parameters()]
+    # moving a name to another registry still puts it at the end of that one, as in torch
+    orders = []
+    for block, lib, Param, zeros in (
+        (Block(), nn, nn.Parameter, mg.zeros),
+        (TorchBlock(), torch.nn, torch.nn.Parameter, torch.zeros),
+    ):
+        block.lin = lib.Linear(1, 1)
+        block.proj = Param(zeros(1))  # a child name becomes a parameter
+        block.running = lib.Linear(2, 2)  # a buffer name becomes a child
+        orders.append([n for n, _ in block.named_parameters()])
+    assert orders[0] == orders[1] == ["scale", "proj", "lin.weight", "lin.bias", "running.weight", "running.bias"]
+
+
 def test_wrong_assignments_raise():
     block = Block()
     with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'scale'"):

@@ -23,7 +23,7 @@ from conftest import HAS_CUDA, device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import assert_close, check_against_torch
-from strategies import arrays, cross_entropy_cases, float_dtypes, softmax_cases
+from strategies import arrays, cross_entropy_cases, cross_entropy_prob_cases, float_dtypes, softmax_cases
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -51,6 +51,20 @@ def ce_functions(weight: np.ndarray | None, dtype, kernels: str, **kwargs):
 
     def torch_fn(x, t):
         return TF.cross_entropy(x, t.long(), weight=w_t, **kwargs)  # PyTorch refuses int32 targets
+
+    return mg_fn, torch_fn
+
+
+def ce_prob_functions(weight: np.ndarray | None, dtype, kernels: str, **kwargs):
+    """The minigrad and PyTorch cross_entropy calls (x, probability target) -> loss."""
+    w_mg = mg.tensor(weight.astype(dtype), device=device_for(kernels)) if weight is not None else None
+    w_t = torch.tensor(weight, dtype=torch.float64) if weight is not None else None
+
+    def mg_fn(x, t):
+        return F.cross_entropy(x, t, weight=w_mg, **kwargs)
+
+    def torch_fn(x, t):
+        return TF.cross_entropy(x, t, weight=w_t, **kwargs)
 
     return mg_fn, torch_fn
 
@@ -102,6 +116,87 @@ def test_cross_entropy_matches_torch(kernels, data, dtype):
     check_allowing_nan(mg_fn, torch_fn, [x, target], dtype, kernels)
 
 
+@property_test
+@given(data=st.data(), dtype=float_dtypes)
+def test_cross_entropy_probabilities_match_torch(kernels, data, dtype):
+    """Class-probability targets (the input's shape): (N, C), (C,) and (N, C, d...); distributions,
+    one-hot rows and unnormalised values; every reduction; smoothing; weights.  Both the input and the
+    target require grad, so both gradients are compared with PyTorch's."""
+    shape, target, weighted, kwargs = data.draw(cross_entropy_prob_cases(), label="case")
+    x = data.draw(arrays(shape, low=-4.0, high=4.0), label="x")
+    C = shape[0] if len(shape) == 1 else shape[1]
+    weight = np.random.default_rng(len(shape) * 7 + C).uniform(0.2, 2.0, C) if weighted else None
+    mg_fn, torch_fn = ce_prob_functions(weight, dtype, kernels, **kwargs)
+    check_against_torch(mg_fn, torch_fn, [x, target], dtype, kernels)
+
+
+def test_cross_entropy_probabilities_gradients_on_request(kernels):
+    """Only the gradients asked for are computed (the Triton kernel skips the others); under no_grad
+    neither.  A one-hot probability target gives the class-index loss and input gradient."""
+    rng = np.random.default_rng(8)
+    x0, t0 = rng.standard_normal((5, 4)), rng.dirichlet(np.ones(4), size=5)
+    dev = device_for(kernels)
+    ref_x, ref_t = torch.tensor(x0, requires_grad=True), torch.tensor(t0, requires_grad=True)
+    ref = TF.cross_entropy(ref_x, ref_t, label_smoothing=0.2)
+    ref.backward()
+    for x_grad, t_grad in ((True, False), (False, True)):
+        x = mg.tensor(x0, requires_grad=x_grad, device=dev)
+        t = mg.tensor(t0, requires_grad=t_grad, device=dev)
+        loss = F.cross_entropy(x, t, label_smoothing=0.2)
+        assert_close(loss.numpy(), ref.detach().numpy(), np.float64, "loss")
+        loss.backward()
+        assert (x.grad is None) != x_grad and (t.grad is None) != t_grad
+        grad, expected = (x.grad, ref_x.grad) if x_grad else (t.grad, ref_t.grad)
+        assert_close(grad.numpy(), expected.numpy(), np.float64, "gradient")
+    with mg.no_grad():
+        loss = F.cross_entropy(
+            mg.tensor(x0, requires_grad=True, device=dev), mg.tensor(t0, device=dev), label_smoothing=0.2
+        )
+    assert_close(loss.numpy(), ref.detach().numpy(), np.float64, "loss under no_grad")
+    # one-hot probabilities == class indices
+    labels = np.array([0, 3, 1, 1, 2])
+    x = mg.tensor(x0, requires_grad=True, device=dev)
+    x_idx = mg.tensor(x0, requires_grad=True, device=dev)
+    weight = mg.tensor([0.5, 1.0, 2.0, 1.5], dtype=mg.float64, device=dev)
+    soft = F.cross_entropy(x, mg.tensor(np.eye(4)[labels], device=dev), weight=weight, reduction="sum")
+    hard = F.cross_entropy(x_idx, mg.tensor(labels, device=dev), weight=weight, reduction="sum")
+    soft.backward()
+    hard.backward()
+    assert_close(soft.numpy(), hard.numpy(), np.float64, "one-hot loss")
+    assert_close(x.grad.numpy(), x_idx.grad.numpy(), np.float64, "one-hot gradient")
+
+
+@pytest.mark.parametrize(
+    "x_dtype, t_dtype, w_dtype",
+    [("float32", "float64", None), ("float64", "float32", "float32"), ("float32", "float32", "float64")],
+)
+def test_cross_entropy_probabilities_promote_dtypes(kernels, x_dtype, t_dtype, w_dtype):
+    """Mixed float32 / float64 operands: the loss has PyTorch's promoted dtype (float64), each gradient
+    its own input's dtype.  minigrad widens every operand before the log_softmax (PyTorch runs it in the
+    logits' dtype), so the values are compared with PyTorch float64 on the same (exactly widened) inputs."""
+    rng = np.random.default_rng(9)
+    x0, t0, w0 = rng.standard_normal((3, 5)), rng.dirichlet(np.ones(5), size=3), rng.uniform(0.5, 2.0, 5)
+    x0, t0, w0 = x0.astype(x_dtype), t0.astype(t_dtype), w0.astype(w_dtype or "float64")
+    dev = device_for(kernels)
+    x = mg.tensor(x0, requires_grad=True, device=dev)
+    t = mg.tensor(t0, requires_grad=True, device=dev)
+    w = mg.tensor(w0, device=dev) if w_dtype else None
+    mixed = TF.cross_entropy(torch.tensor(x0), torch.tensor(t0), weight=torch.tensor(w0) if w_dtype else None)
+    loss = F.cross_entropy(x, t, weight=w, label_smoothing=0.1)
+    assert loss.dtype == mg.float64 and mixed.dtype == torch.float64
+    xt = torch.tensor(x0.astype(np.float64), requires_grad=True)
+    tt = torch.tensor(t0.astype(np.float64), requires_grad=True)
+    ref = TF.cross_entropy(
+        xt, tt, weight=torch.tensor(w0, dtype=torch.float64) if w_dtype else None, label_smoothing=0.1
+    )
+    assert_close(loss.numpy(), ref.detach().numpy(), np.float64, "loss")
+    loss.backward()
+    ref.backward()
+    assert x.grad.dtype == np.dtype(x_dtype) and t.grad.dtype == np.dtype(t_dtype)
+    for got, expected in ((x.grad, xt.grad), (t.grad, tt.grad)):
+        assert_close(got.numpy(), expected.numpy(), got.dtype, "gradient")
+
+
 # ------------------------------------------------------------------------------ stability +-1e4
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logits_1e4_are_finite_and_exact(kernels, dtype):
@@ -148,10 +243,13 @@ def test_long_rows_loop_on_triton(device, monkeypatch):
         xf = x[1:]  # cross_entropy's -inf logits make torch's smoothed loss inf; keep them finite here
         weight = np.linspace(0.5, 2.0, 37)
         target = np.array([36, -100])
+        probs = np.random.default_rng(2).dirichlet(np.ones(37), size=2)
         for kwargs in ({}, {"label_smoothing": 0.2, "reduction": "none"}):
             for w in (None, weight):
                 mg_fn, torch_fn = ce_functions(w, np.float64, device, **kwargs)
                 check_against_torch(mg_fn, torch_fn, [xf, target], np.float64, device)
+                mg_fn, torch_fn = ce_prob_functions(w, np.float64, device, **kwargs)
+                check_against_torch(mg_fn, torch_fn, [xf, probs], np.float64, device)
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
@@ -163,6 +261,8 @@ def test_block_boundary_on_triton(device, L):
         check_against_torch(lambda t: F.log_softmax(t, -1), lambda t: torch.log_softmax(t, -1), [x], np.float32, device)
         mg_fn, torch_fn = ce_functions(None, np.float32, device, label_smoothing=0.1)
         check_against_torch(mg_fn, torch_fn, [x, np.array([0, L - 1])], np.float32, device)
+        mg_fn, torch_fn = ce_prob_functions(None, np.float32, device, label_smoothing=0.1)
+        check_against_torch(mg_fn, torch_fn, [x, np.random.default_rng(0).random((2, L))], np.float32, device)
 
 
 def test_cross_entropy_under_no_grad(kernels):
@@ -208,6 +308,22 @@ def test_cross_entropy_gradcheck(kernels, shape, kwargs):
     assert mg.gradcheck(lambda a: F.cross_entropy(a, mg.tensor(t), **kwargs), [x])
 
 
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [((4, 3), {}), ((3, 4, 2), {"label_smoothing": 0.2, "weight": True, "reduction": "none"}), ((5,), {})],
+)
+def test_cross_entropy_probabilities_gradcheck(kernels, shape, kwargs):
+    """Both the logits and the probability target are checked against finite differences."""
+    kwargs = dict(kwargs)
+    rng = np.random.default_rng(2)
+    C = shape[0] if len(shape) == 1 else shape[1]
+    if kwargs.pop("weight", False):
+        kwargs["weight"] = mg.tensor(rng.uniform(0.5, 2.0, C), dtype=mg.float64)
+    x = mg.tensor(rng.standard_normal(shape), dtype=mg.float64, requires_grad=True)
+    t = mg.tensor(rng.random(shape), dtype=mg.float64, requires_grad=True)
+    assert mg.gradcheck(lambda a, b: F.cross_entropy(a, b, **kwargs), [x, t])
+
+
 # ----------------------------------------------------------------------------------- edge cases
 def test_edge_cases(kernels):
     dev = device_for(kernels)
@@ -231,6 +347,11 @@ def test_edge_cases(kernels):
         mg_fn, torch_fn = ce_functions(None, np.float64, kernels, label_smoothing=smoothing)
         out = check_allowing_nan(mg_fn, torch_fn, [x, np.full(3, -100)], np.float64, kernels)
         assert np.isnan(out.item())
+    # an empty batch of probability targets: "mean" is 0/0 = nan, "sum" 0, as in PyTorch
+    for reduction in ("mean", "sum", "none"):
+        got = F.cross_entropy(mg.zeros((0, 3), device=dev), mg.zeros((0, 3), device=dev), reduction=reduction)
+        expected = TF.cross_entropy(torch.zeros(0, 3), torch.zeros(0, 3), reduction=reduction)
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
     # uint8 targets (PyTorch accepts them too)
     check_against_torch(
         *ce_functions(None, np.float32, kernels), [x, np.array([0, 3, 2], np.uint8)], np.float32, kernels
@@ -296,7 +417,7 @@ def test_broadcast_upstream_gradients(kernels):
 def _fail_if_launched(monkeypatch):
     """Make every Triton launcher fail: validation must come first."""
     K = load_triton("softmax_kernels")
-    for name in ("softmax_forward", "cross_entropy_forward"):
+    for name in ("softmax_forward", "cross_entropy_forward", "cross_entropy_prob_forward"):
         monkeypatch.setattr(K, name, lambda *a, **k: pytest.fail("a kernel was launched before validation"))
 
 
@@ -324,20 +445,53 @@ def test_bad_cross_entropy_input(kernels, monkeypatch):
     cases = [
         (
             ValueError,
-            r"cross_entropy: input of shape \(4, 3\).*needs a target of shape \(4,\), got \(3,\)",
+            r"cross_entropy: input of shape \(4, 3\).*needs a target of shape \(4,\) holding class indices, "
+            r"or \(4, 3\) holding class probabilities; got \(3,\)",
             (x, t[:3]),
             {},
         ),
         (
             ValueError,
-            r"target of shape \(4, 2\), got \(4, 3\)",
+            r"target of shape \(4, 2\) holding class indices, or \(4, 3, 2\) .*; got \(4, 3\)",
             (mg.randn(4, 3, 2, device=dev), mg.zeros(4, 3, dtype=mg.int64, device=dev)),
             {},
         ),
         (
             TypeError,
-            "cross_entropy: target must hold integer class indices.*float32",
+            r"cross_entropy: a float32 target of shape \(4,\) does not have the input's shape \(4, 3\), so it "
+            r"must hold integer class indices",
             (x, mg.tensor([0.0, 1, 2, 1], device=dev)),
+            {},
+        ),
+        (
+            TypeError,
+            r"cross_entropy: a float32 target of shape \(4, 2\) does not have the input's shape \(4, 3\)",
+            (x, mg.zeros(4, 2, device=dev)),
+            {},
+        ),
+        (
+            TypeError,
+            r"cross_entropy: a target of the input's shape \(4, 3\) holds class probabilities and must be "
+            r"float32 or float64, got int64; class indices have shape \(4,\)",
+            (x, mg.zeros(4, 3, dtype=mg.int64, device=dev)),
+            {},
+        ),
+        (
+            ValueError,
+            r"cross_entropy: ignore_index=0 is not supported with class-probability targets \(target shape \(4, 3\)",
+            (x, mg.zeros(4, 3, device=dev)),
+            {"ignore_index": 0},
+        ),
+        (
+            ValueError,
+            r"cross_entropy: weight must have shape \(3,\)",
+            (x, mg.zeros(4, 3, device=dev)),
+            {"weight": mg.ones(4, device=dev)},
+        ),
+        (
+            ValueError,
+            r"cross_entropy: input of shape \(4, 0\) has 0 classes",
+            (mg.zeros(4, 0, device=dev), mg.zeros(4, 0, device=dev)),
             {},
         ),
         (
