@@ -582,7 +582,9 @@ class CrossEntropy(Function):
             loss, state = cross_entropy_forward_numpy(
                 x2, t2, weight, ignore_index, label_smoothing, reduction, may_ignore
             )
-        ctx.save_for_backward(*state)
+        # target and weight are saved too: editing either in place before backward raises (as in
+        # torch), and the NumPy backward reads weight from here, not from the caller's tensor.
+        ctx.save_for_backward(*state, target, weight)
         return loss.reshape(()) if x.ndim == 1 else loss
 
     @staticmethod
@@ -602,24 +604,24 @@ class CrossEntropy(Function):
             )
         else:
             loss, state = cross_entropy_prob_forward_numpy(x2, t2, w2, label_smoothing, reduction)
-        ctx.save_for_backward(*state, w2)
+        ctx.save_for_backward(*state, target, w2)  # target: version-checked, as in the index path
         return loss.reshape(()) if x.ndim == 1 else loss
 
     @staticmethod
     def backward(ctx, g):
-        _, target, weight, ignore_index, label_smoothing, reduction = ctx.inputs
+        *_, label_smoothing, reduction = ctx.inputs
         if ctx.probs:
             return CrossEntropy._backward_probs(ctx, g, label_smoothing, reduction)
+        *state, _, weight = ctx.saved_tensors
         if ctx.kernels == "triton":
-            dx = load_triton("softmax_kernels").cross_entropy_backward(g, ctx.saved_tensors, reduction)
+            dx = load_triton("softmax_kernels").cross_entropy_backward(g, state, reduction)
         else:
-            w = weight.data if weight is not None else None
-            dx = cross_entropy_backward_numpy(g, ctx.saved_tensors, w, label_smoothing)
+            dx = cross_entropy_backward_numpy(g, state, weight, label_smoothing)
         return dx.reshape(ctx.shape), None, None, None, None, None  # (N, C, D) -> the input's shape
 
     @staticmethod
     def _backward_probs(ctx, g, label_smoothing, reduction):
-        *state, w = ctx.saved_tensors
+        *state, _, w = ctx.saved_tensors
         if ctx.kernels == "triton":
             dx, dt = load_triton("softmax_kernels").cross_entropy_prob_backward(g, state, reduction)
         else:
