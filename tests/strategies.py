@@ -333,3 +333,19 @@ def cross_entropy_prob_cases(draw, max_batch: int = 6, max_classes: int = 7, max
     if smoothing:
         kwargs["label_smoothing"] = smoothing
     return shape, target, draw(st.booleans()), kwargs
+
+
+# ---------------------------------------------------------------------------- extreme values
+def any_floats(dtype):
+    """Any value of the float ``dtype``: +-0, subnormals, +-inf, NaN and the largest finite values
+    (hypothesis' unbounded ``floats`` draws these often), or an ordinary number with |x| <= 1e4."""
+    width = np.dtype(dtype).itemsize * 8
+    return st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True, width=width),
+        st.floats(-1e4, 1e4, width=width),
+    )
+
+
+def extreme_arrays(shape, dtype):
+    """An array of ``shape`` whose elements are :func:`any_floats` of ``dtype``."""
+    return hnp.arrays(np.dtype(dtype), shape, elements=any_floats(dtype))
