@@ -79,6 +79,12 @@ def test_idx_roundtrip(tmp_path, dtype, code, gz):
         (lambda d: d[:9], "truncated IDX header"),
         (lambda d: d[:-5], r"truncated: the header announces shape \(3, 28, 28\) \(2352 bytes of data\) but only 2347"),
         (lambda d: d + b"\x00" * 3, "3 unexpected bytes after the data"),
+        (lambda d: d[:3] + b"\x00" + d[4:], "announces 0 dimensions; MNIST files have 1 or 3"),
+        (lambda d: d[:3] + b"\xc8" + d[4:], "announces 200 dimensions; MNIST files have 1 or 3 .at most 4"),
+        # 3 x 2**22 elements = 2**66: an int64 product wraps to 0 and would have "matched" empty data
+        (lambda d: d[:4] + struct.pack(">3I", 1 << 22, 1 << 22, 1 << 22), r"announces shape \(4194304, 4194304,"),
+        # (2**32 - 1)**2 wraps to a negative int64
+        (lambda d: d[:3] + b"\x02" + struct.pack(">2I", 2**32 - 1, 2**32 - 1) + d[16:], r"truncated: .*\(4294967295,"),
     ],
 )
 def test_corrupt_idx_is_a_clear_error_naming_the_file(tmp_path, mutate, message):
