@@ -32,7 +32,6 @@ from minigrad.__main__ import main
 from minigrad.data import Split, TensorDataset, load_digits
 from minigrad.models import LeNet5
 
-SHARED_MNIST = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -95,15 +94,14 @@ def test_export_loads_into_torch_and_predicts_the_same(digits_run, tmp_path, cap
     assert (torch_logits.argmax(1) == labels).mean() == pytest.approx(meta["accuracy"])
 
 
-def test_mnist_t10k_split_reaches_97_5_percent(tmp_path, capsys):
-    assert SHARED_MNIST.is_dir(), f"the real MNIST test set is expected in {SHARED_MNIST}"
+def test_mnist_t10k_split_reaches_97_5_percent(tmp_path, capsys, mnist_dir):
     code, out, _ = run_cli(
         capsys,
         "train",
         "--dataset",
         "mnist",
         "--data-dir",
-        SHARED_MNIST,
+        mnist_dir,
         "--epochs",
         3,
         "--out",
