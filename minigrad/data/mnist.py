@@ -209,6 +209,15 @@ def default_data_dir() -> Path:
     return Path(cache) / "minigrad" / "mnist"
 
 
+def check_data_dir(data_dir: str | os.PathLike) -> Path:
+    """``data_dir`` as a Path if it is a directory, else a UserError saying what to put where."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        what = "is a file, not a directory" if data_dir.exists() else "does not exist"
+        raise UserError(f"data directory {data_dir} {what}; {_HOW_TO_GET} into it, or fix --data-dir")
+    return data_dir
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
     """MNIST as a :class:`Split` (see the module docstring for the two layouts).
 
@@ -219,9 +228,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
         data_dir = default_data_dir()
         if download and len(find_mnist_files(data_dir) if data_dir.is_dir() else {}) < 2:
             download_mnist(data_dir)
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"data directory {data_dir} does not exist; {_HOW_TO_GET} into it, or fix --data-dir")
+    data_dir = check_data_dir(data_dir)
     found = find_mnist_files(data_dir)
     if "t10k" not in found:
         raise UserError(f"no MNIST files in {data_dir} (need at least the two t10k-* files); {_HOW_TO_GET} into it")
