@@ -422,9 +422,14 @@ def _train(cfg: TrainConfig, log: Callable[[str], None]) -> TrainResult:
         publish(staging, target)
     except BaseException:
         if checkpoint.is_file():
+            how = (
+                f"continue with `python -m minigrad train --resume {checkpoint}`"
+                if metadata["epoch"] < cfg.epochs
+                else f"all epochs had finished: `python -m minigrad eval {checkpoint}` evaluates it"
+            )
             print(
                 f"minigrad: the run stopped after epoch {metadata['epoch']}/{cfg.epochs}; {out} is unchanged. "
-                f"Its last checkpoint is kept: continue with `python -m minigrad train --resume {checkpoint}`",
+                f"Its last checkpoint is kept: {how}",
                 file=sys.stderr,
             )
         else:
