@@ -15,10 +15,11 @@ import numpy as np
 
 from . import backend, nn, optim
 from .backend import get_kernels, set_kernels, use_kernels
+from .dtypes import as_dtype
 from .errors import UserError
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor, _as_dtype, bool_, float32, float64, int32, int64, sizes_arg, uint8
+from .tensor import Tensor, bool_, float32, float64, int32, int64, sizes_arg, uint8
 
 __version__ = "0.1.0"
 
@@ -54,10 +55,7 @@ def _dtype_arg(fn: str, dtype, default: np.dtype | None = float32, floats_only: 
     ``"float64"``), ``default`` when None; a TypeError naming ``fn`` for anything minigrad lacks."""
     if dtype is None:
         return default
-    try:
-        dt = _as_dtype(dtype)
-    except TypeError as e:
-        raise TypeError(f"{fn}: {e}") from None
+    dt = as_dtype(dtype, fn)
     if floats_only and dt not in (float32, float64):
         raise TypeError(f"{fn}: samples need a float dtype (float32 or float64), got {dt}")
     return dt

@@ -4,20 +4,29 @@ Subcommands::
 
     minigrad train [--dataset digits|mnist] [--data-dir DIR] [--epochs N] [--batch-size B]
                    [--optimizer adam|sgd] [--lr LR] [--seed S] [--kernels numpy|triton|auto] [--out DIR]
-    minigrad eval CHECKPOINT [--dataset ...] [--data-dir DIR]
+                   [--resume CHECKPOINT]
+    minigrad eval CHECKPOINT [--dataset ...] [--data-dir DIR] [--batch-size B] [--kernels ...]
     minigrad export CHECKPOINT OUT.pt
-    minigrad demo
+    minigrad demo [--steps N] [--lr LR] [--seed S]
 
-A mistake in the input (unknown dataset, missing data directory, corrupt file, a
-checkpoint of another architecture, a learning rate <= 0 ...) is a
-:class:`minigrad.errors.UserError`: its message is printed as one line on stderr,
-``minigrad: error: ...``, and the exit code is 2 -- no traceback.  Anything else is a
-bug and keeps its traceback.
+Every option is checked before any data is loaded or any step taken: its type and range
+by argparse (``choices`` come from the registries: :data:`minigrad.train.DATASETS`,
+:data:`~minigrad.train.OPTIMIZERS`, :data:`minigrad.backend.KERNEL_PATHS` and
+:data:`~minigrad.backend.DEVICES`), the rest -- combinations, ``--out``, ``--data-dir``, the
+checkpoint -- by :meth:`minigrad.train.TrainConfig.resolved` and the readers.
+
+Exit codes: 0 on success; **2 for every user error** -- a usage mistake argparse finds, or a
+:class:`minigrad.errors.UserError` (unknown dataset, missing data directory, corrupt file,
+a checkpoint of another architecture, an ``--out`` that is a file ...) -- printed as one
+line on stderr, ``minigrad: error: ...``, without a traceback; 130 when interrupted
+(Ctrl-C), after a line saying where the interrupted run's checkpoint is.  Anything else
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
@@ -42,7 +51,7 @@ def demo(args: argparse.Namespace) -> int:
         with mg.no_grad():
             for p in (w1, b1, w2, b2):
                 p.sub_(p.grad, alpha=args.lr)
-        if step % (args.steps // 5) == 0 or step == args.steps - 1:
+        if step % max(1, args.steps // 5) == 0 or step == args.steps - 1:
             print(f"step {step:4d}  loss {loss.item():.4f}")
     print("predictions:", [round(v, 3) for v in pred.numpy().reshape(-1).tolist()], "targets: [0, 1, 1, 0]")
     return 0
@@ -67,6 +76,7 @@ def train(args: argparse.Namespace) -> int:
         max_shift=args.max_shift,
         threads=args.threads or None,
         progress=not args.no_progress,
+        resume=args.resume,
     )
     run_training(cfg)
     return 0
@@ -77,21 +87,16 @@ def evaluate(args: argparse.Namespace) -> int:
     import minigrad as mg
 
     from .data import DataLoader
-    from .errors import UserError
-    from .train import DATASETS, default_device, load_checkpoint, load_dataset
+    from .train import default_device, load_checkpoint, load_dataset
     from .train import evaluate as run_eval
 
     model, meta = load_checkpoint(args.checkpoint)
     dataset = args.dataset or meta.get("dataset", "digits")
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; use --dataset digits (offline) or --dataset mnist")
     data_dir = (
         args.data_dir
         if args.data_dir is not None
         else (meta.get("data_dir") if dataset == meta.get("dataset") else None)
     )
-    if args.kernels not in mg.backend.KERNEL_PATHS:
-        raise UserError(f"unknown kernel path {args.kernels!r}; use --kernels numpy, triton or auto")
     split = load_dataset(dataset, data_dir)
     device = default_device(args.kernels)
     with mg.use_kernels(args.kernels):
@@ -120,44 +125,106 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from .errors import UserError
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an int in ``low..high`` (``high=None``: no upper bound)."""
 
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError reads "invalid int value: '...'"
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _number(positive: bool = False):
+    """An argparse type: a finite float (``positive``: > 0)."""
+
+    def parse(text: str) -> float:
+        value = float(text)  # a ValueError reads "invalid float value: '...'"
+        if not math.isfinite(value) or (positive and value <= 0):
+            raise argparse.ArgumentTypeError(f"must be a {'positive ' if positive else ''}finite number, got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``minigrad`` argument parser (its choices come from the registries named in the module docstring)."""
+    import minigrad as mg
+
+    from .train import DATASETS, DEFAULT_OUT, DEVICES, IMAGE_SIZE, OPTIMIZERS, SEED_MAX
+
+    kernels = mg.backend.KERNEL_PATHS
     parser = _Parser(prog="minigrad", description="minigrad's command line: train LeNet-5, evaluate, export.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train LeNet-5 on handwritten digits (the offline default takes about a minute)")
-    p.add_argument("--dataset", default="digits", help="digits (scikit-learn's 8x8, offline; default) or mnist")
+    p.add_argument(
+        "--dataset", choices=DATASETS, default=None, help="digits (scikit-learn's 8x8, offline; default) or mnist"
+    )
     p.add_argument(
         "--data-dir",
         default=None,
         help="directory with the MNIST IDX files (.gz or raw); without it, MNIST is downloaded to "
         "~/.cache/minigrad/mnist ($MINIGRAD_DATA/mnist)",
     )
-    p.add_argument("--epochs", type=int, default=None, help="default: 20 (digits), 8 (mnist)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 32 (digits), 64 (mnist)")
-    p.add_argument("--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9)")
+    p.add_argument("--epochs", type=_integer(1), default=None, help="default: 20 (digits), 8 (mnist)")
+    p.add_argument("--batch-size", type=_integer(1), default=None, help="default: 32 (digits), 64 (mnist)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="adam (default) or sgd (momentum 0.9)")
     p.add_argument(
         "--lr",
-        type=float,
+        type=_number(),
         default=None,
         help="initial learning rate, decayed along a cosine; default 5e-3 (adam), 0.05 (sgd)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the batch order")
-    p.add_argument("--kernels", default="auto", help="numpy, triton or auto (default: numpy on CPU, triton on GPU)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if there is a GPU and kernels allow)")
-    p.add_argument("--out", default="runs/lenet5", help="output directory (default: runs/lenet5)")
-    p.add_argument("--max-shift", type=int, default=2, help="augmentation: random shifts of up to N pixels (0: off)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads while training (default 1; 0: NumPy's default)")
+    p.add_argument(
+        "--seed", type=_integer(0, SEED_MAX), default=None, help="seeds the initial weights and the batch order (0)"
+    )
+    p.add_argument(
+        "--kernels",
+        choices=kernels,
+        default="auto",
+        help="numpy, triton or auto (default: numpy on CPU, triton on GPU)",
+    )
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=None,
+        help="cpu or cuda (default: cuda if there is a GPU and kernels allow)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"output directory, replaced as a whole when the run ends (default: {DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--max-shift",
+        type=_integer(0, IMAGE_SIZE - 1),
+        default=None,
+        help="augmentation: random shifts of up to N pixels (default 2; 0: off)",
+    )
+    p.add_argument(
+        "--threads", type=_integer(0), default=1, help="BLAS threads while training (default 1; 0: NumPy's default)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        default=None,
+        help="continue the run that wrote CHECKPOINT (its settings; --out defaults to its own)",
+    )
     p.set_defaults(run=train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on the held-out split")
     p.add_argument("checkpoint", help="a .npz file written by `minigrad train`")
-    p.add_argument("--dataset", default=None, help="digits or mnist (default: the checkpoint's)")
+    p.add_argument("--dataset", choices=DATASETS, default=None, help="digits or mnist (default: the checkpoint's)")
     p.add_argument("--data-dir", default=None, help="directory with the MNIST IDX files")
-    p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--kernels", default="auto", help="numpy, triton or auto")
+    p.add_argument("--batch-size", type=_integer(1), default=500)
+    p.add_argument("--kernels", choices=kernels, default="auto", help="numpy, triton or auto")
     p.set_defaults(run=evaluate)
 
     p = sub.add_parser("export", help="write a checkpoint as a PyTorch state_dict (.pt)")
@@ -166,17 +233,25 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=export)
 
     p = sub.add_parser("demo", help="fit XOR with a tiny network (a 5-second smoke test)")
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--lr", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=_integer(1), default=500)
+    p.add_argument("--lr", type=_number(positive=True), default=2.0)
+    p.add_argument("--seed", type=_integer(0, SEED_MAX), default=0)
     p.set_defaults(run=demo)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import UserError
+
+    args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except UserError as e:
         print("minigrad: error: " + str(e).replace("\n", " "), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("minigrad: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
@@ -36,6 +37,9 @@ import minigrad as mg  # noqa: E402
 register_profiles()
 
 CUDA_PATH = "cuda" if HAS_CUDA else "cuda-emulated"
+#: The real MNIST test set (its two t10k files), in the project's data directory beside the repository.
+MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 KERNEL_PATHS = ["numpy", "triton", CUDA_PATH]
 
 
@@ -68,3 +72,21 @@ def on_path(path: str):
 def device_for(path: str) -> str:
     """The device a kernel path's tensors live on."""
     return "cuda" if path in ("cuda", "cuda-emulated") else "cpu"
+
+
+def real_mnist_dir(directory: Path = MNIST_DIR) -> Path:
+    """``directory`` if it holds the real MNIST t10k files; else skip the test saying why -- or fail
+    it when ``MINIGRAD_REQUIRE_MNIST`` is set (not to ``0``), as ``.ci/run`` does, so that CI always runs it."""
+    missing = [name for name in MNIST_FILES if not (directory / name).is_file()]
+    if missing:
+        reason = f"the real MNIST test set is not in {directory} (missing {', '.join(missing)})"
+        if os.environ.get("MINIGRAD_REQUIRE_MNIST", "") not in ("", "0"):
+            pytest.fail(f"{reason}, and MINIGRAD_REQUIRE_MNIST is set", pytrace=False)
+        pytest.skip(f"{reason}; put them there to run this test")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The directory with the real MNIST t10k files, for every test that reads them (see :func:`real_mnist_dir`)."""
+    return real_mnist_dir()

@@ -15,8 +15,6 @@ would show up as a difference of order 1 within a few steps.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -27,7 +25,6 @@ from minigrad import nn, optim
 from minigrad.data import load_mnist
 from minigrad.models import LeNet5
 
-SHARED_MNIST = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist").resolve()
 STEPS, BATCH, LR, MOMENTUM = 50, 32, 0.05, 0.9
 
 
@@ -44,9 +41,8 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def test_fifty_sgd_steps_match_pytorch(one_thread):
-    assert SHARED_MNIST.is_dir(), f"the real MNIST test set is expected in {SHARED_MNIST}"
-    images, labels = load_mnist(SHARED_MNIST, download=False).train.arrays
+def test_fifty_sgd_steps_match_pytorch(one_thread, mnist_dir):
+    images, labels = load_mnist(mnist_dir, download=False).train.arrays
     torch.manual_seed(0)
     ref = TorchLeNet5()
     model = LeNet5()

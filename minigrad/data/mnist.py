@@ -10,10 +10,12 @@ The IDX format (LeCun's) is a tiny header followed by raw big-endian numbers::
 
 so ``train-images-idx3-ubyte`` starts with magic 2051 = 0x00000803 (uint8, 3 dims)
 and sizes 60000, 28, 28, and a labels file with 2049 = 0x00000801 (uint8, 1 dim).
-:func:`read_idx` checks all of that -- magic, element type, and that the data is
-exactly as long as the header says -- and reads ``.gz`` files transparently (it
-looks at the gzip signature ``1f 8b``, not at the name).  Any problem is a
-:class:`~minigrad.errors.UserError` naming the file and saying what to do.
+:func:`read_idx` checks all of that -- magic, element type, a rank of 1 to
+:data:`MAX_IDX_RANK`, and that the data is exactly as long as the header says (the
+size is computed with Python's unbounded ints, so a corrupt header announcing, say,
+2**66 elements cannot wrap around to a small number) -- and reads ``.gz`` files
+transparently (it looks at the gzip signature ``1f 8b``, not at the name).  Any
+problem is a :class:`~minigrad.errors.UserError` naming the file and saying what to do.
 
 Files are looked up by their original names (``train-images-idx3-ubyte``,
 ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``,
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import sys
@@ -73,6 +76,9 @@ MIRRORS = (
 )
 T10K_TRAIN = 8000  # with only the t10k files: the first 8,000 train, the last 2,000 test
 
+# MNIST's files have 1 (labels) or 3 (images) dimensions, a colour image set would have 4; a larger
+# count in byte 3 of the header is corruption, and refusing it early keeps the header read bounded.
+MAX_IDX_RANK = 4
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _HOW_TO_GET = (
     "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
@@ -103,11 +109,16 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
         magic = int.from_bytes(raw[:4], "big")
         raise UserError(f"{source}: bad magic number 0x{magic:08x}, not an IDX file; {fix}")
     dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
+    if not 1 <= ndim <= MAX_IDX_RANK:
+        raise UserError(
+            f"{source}: the IDX header announces {ndim} dimensions; MNIST files have 1 or 3 (at most "
+            f"{MAX_IDX_RANK} are read), so the header is corrupt; {fix}"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise UserError(f"{source}: truncated IDX header ({len(raw)} bytes, need {header}); {fix}")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow, however large the sizes
     found = len(raw) - header
     if found < expected:
         raise UserError(
@@ -198,6 +209,15 @@ def default_data_dir() -> Path:
     return Path(cache) / "minigrad" / "mnist"
 
 
+def check_data_dir(data_dir: str | os.PathLike) -> Path:
+    """``data_dir`` as a Path if it is a directory, else a UserError saying what to put where."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        what = "is a file, not a directory" if data_dir.exists() else "does not exist"
+        raise UserError(f"data directory {data_dir} {what}; {_HOW_TO_GET} into it, or fix --data-dir")
+    return data_dir
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
     """MNIST as a :class:`Split` (see the module docstring for the two layouts).
 
@@ -208,9 +228,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
         data_dir = default_data_dir()
         if download and len(find_mnist_files(data_dir) if data_dir.is_dir() else {}) < 2:
             download_mnist(data_dir)
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(f"data directory {data_dir} does not exist; {_HOW_TO_GET} into it, or fix --data-dir")
+    data_dir = check_data_dir(data_dir)
     found = find_mnist_files(data_dir)
     if "t10k" not in found:
         raise UserError(f"no MNIST files in {data_dir} (need at least the two t10k-* files); {_HOW_TO_GET} into it")

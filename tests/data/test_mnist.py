@@ -2,8 +2,9 @@
 
 Small IDX files are written here (raw and gzip, good and broken); the real test set
 comes from the project's shared data directory, ``../shared/data/mnist`` beside the
-repository (it must exist: these tests fail, not skip, without it).  The downloader
-is exercised with a ``file://`` mirror, never the network.
+repository, through the ``mnist_dir`` fixture (tests/conftest.py): skipped with the
+reason when it is absent, a failure when ``MINIGRAD_REQUIRE_MNIST`` is set (as in CI).
+The downloader is exercised with a ``file://`` mirror, never the network.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MNIST_FILES, real_mnist_dir
 
 import minigrad as mg
 from minigrad.data import mnist
 from minigrad.data.mnist import download_mnist, load_mnist, read_idx, read_mnist_pair
 
-SHARED_MNIST = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist").resolve()
 T10K_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # from the data's README
 
 
@@ -45,12 +46,23 @@ def write_mnist(folder: Path, prefix: str, n: int, gz: bool = True, seed: int = 
     return images, labels
 
 
-@pytest.fixture(scope="module")
-def shared_mnist() -> Path:
-    assert (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file(), (
-        f"the real MNIST test set is expected in {SHARED_MNIST} (../shared/data/mnist beside the repository)"
-    )
-    return SHARED_MNIST
+def test_real_mnist_fixture_skips_or_fails_when_the_files_are_absent(tmp_path, monkeypatch):
+    """A fresh clone has no data beside it: the tests that need MNIST skip, saying why -- unless
+    MINIGRAD_REQUIRE_MNIST is set (CI), which turns the skip into a failure."""
+    monkeypatch.delenv("MINIGRAD_REQUIRE_MNIST", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"not in {tmp_path} .missing t10k-images-idx3-ubyte.gz, t10k-l"):
+        real_mnist_dir(tmp_path)
+    monkeypatch.setenv("MINIGRAD_REQUIRE_MNIST", "0")
+    with pytest.raises(pytest.skip.Exception):
+        real_mnist_dir(tmp_path)
+    monkeypatch.setenv("MINIGRAD_REQUIRE_MNIST", "1")
+    with pytest.raises(pytest.fail.Exception, match="missing t10k-images.*MINIGRAD_REQUIRE_MNIST is set"):
+        real_mnist_dir(tmp_path)
+    (tmp_path / MNIST_FILES[0]).write_bytes(b"")
+    with pytest.raises(pytest.fail.Exception, match=r"\(missing t10k-labels-idx1-ubyte.gz\)"):
+        real_mnist_dir(tmp_path)
+    (tmp_path / MNIST_FILES[1]).write_bytes(b"")
+    assert real_mnist_dir(tmp_path) == tmp_path
 
 
 # ---------------------------------------------------------------------------------------- IDX format
@@ -79,6 +91,12 @@ def test_idx_roundtrip(tmp_path, dtype, code, gz):
         (lambda d: d[:9], "truncated IDX header"),
         (lambda d: d[:-5], r"truncated: the header announces shape \(3, 28, 28\) \(2352 bytes of data\) but only 2347"),
         (lambda d: d + b"\x00" * 3, "3 unexpected bytes after the data"),
+        (lambda d: d[:3] + b"\x00" + d[4:], "announces 0 dimensions; MNIST files have 1 or 3"),
+        (lambda d: d[:3] + b"\xc8" + d[4:], "announces 200 dimensions; MNIST files have 1 or 3 .at most 4"),
+        # 3 x 2**22 elements = 2**66: an int64 product wraps to 0 and would have "matched" empty data
+        (lambda d: d[:4] + struct.pack(">3I", 1 << 22, 1 << 22, 1 << 22), r"announces shape \(4194304, 4194304,"),
+        # (2**32 - 1)**2 wraps to a negative int64
+        (lambda d: d[:3] + b"\x02" + struct.pack(">2I", 2**32 - 1, 2**32 - 1) + d[16:], r"truncated: .*\(4294967295,"),
     ],
 )
 def test_corrupt_idx_is_a_clear_error_naming_the_file(tmp_path, mutate, message):
@@ -152,16 +170,14 @@ def test_split_errors(tmp_path):
         load_mnist(tmp_path)
 
 
-def test_real_t10k_files(shared_mnist):
+def test_real_t10k_files(mnist_dir):
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        content = gzip.decompress((shared_mnist / f"{name}.gz").read_bytes())
+        content = gzip.decompress((mnist_dir / f"{name}.gz").read_bytes())
         assert hashlib.md5(content).hexdigest() == mnist.MD5[name]
-    images, labels = read_mnist_pair(
-        shared_mnist / "t10k-images-idx3-ubyte.gz", shared_mnist / "t10k-labels-idx1-ubyte.gz"
-    )
+    images, labels = read_mnist_pair(mnist_dir / "t10k-images-idx3-ubyte.gz", mnist_dir / "t10k-labels-idx1-ubyte.gz")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == T10K_LABEL_COUNTS
-    split = load_mnist(shared_mnist)
+    split = load_mnist(mnist_dir)
     assert len(split.train) == 8000 and len(split.test) == 2000
     assert "first 8000" in split.description and "last 2000" in split.description
     np.testing.assert_array_equal(split.test.arrays[1], labels[8000:])
@@ -170,16 +186,16 @@ def test_real_t10k_files(shared_mnist):
 
 
 # ---------------------------------------------------------------------------------------- downloader
-def test_downloader_verifies_checksums_with_a_local_mirror(tmp_path, shared_mnist, capsys):
+def test_downloader_verifies_checksums_with_a_local_mirror(tmp_path, mnist_dir, capsys):
     names = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     good = tmp_path / "good"
     good.mkdir()
     for n in names:
-        shutil.copy(shared_mnist / f"{n}.gz", good / f"{n}.gz")
+        shutil.copy(mnist_dir / f"{n}.gz", good / f"{n}.gz")
     bad = tmp_path / "bad"  # a mirror serving a corrupted copy
     bad.mkdir()
     for n in names:
-        data = bytearray(gzip.decompress((shared_mnist / f"{n}.gz").read_bytes()))
+        data = bytearray(gzip.decompress((mnist_dir / f"{n}.gz").read_bytes()))
         data[-1] ^= 0xFF
         (bad / f"{n}.gz").write_bytes(gzip.compress(bytes(data), compresslevel=1))
     cache = tmp_path / "cache"

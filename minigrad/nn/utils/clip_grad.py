@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ... import backend
+from ...function import no_grad
 from ...tensor import Tensor
 
 
@@ -151,7 +152,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, f
     for p in params:
         if p.grad is None:
             continue
-        if isinstance(p.grad.data, np.ndarray):
-            p.grad._inplace(lambda d: np.clip(d, -c, c, out=d))
-        else:
-            p.grad._inplace(lambda d: d.clamp_(-c, c))
+        with no_grad():
+            p.grad.copy_(p.grad.data.clip(-c, c))  # NumPy arrays and torch tensors both have .clip
