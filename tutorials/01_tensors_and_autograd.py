@@ -15,8 +15,8 @@
 # how much does the loss change?*  That number is the **gradient** of the loss with respect to
 # the weight.  A network has millions of weights, so we want all of their gradients at once, for
 # about the cost of computing the loss itself.  **Reverse-mode automatic differentiation** does
-# exactly that, and this tutorial takes it apart in minigrad, where the whole engine is two short
-# files (`minigrad/function.py`, `minigrad/tensor.py`).
+# exactly that, and this tutorial takes it apart in minigrad, where the whole engine is two files
+# (`minigrad/function.py`, the tape; `minigrad/tensor.py`, the Tensor).
 #
 # You will
 #

@@ -45,6 +45,23 @@
 # In CUDA you would write what *one thread* does with *one element*.  In Triton you write what
 # *one program* does with a *block* of elements (a vector or a tile); the compiler spreads the
 # block over the GPU's threads.  You launch a **grid** of programs big enough to cover the data.
+#
+# The words the tutorials use for the hardware (an NVIDIA H100 as the example):
+#
+# * **SM** (streaming multiprocessor): one of the GPU's processors (132 on an H100 SXM).  Each program
+#   runs on one SM; an SM runs several programs at once when their registers and shared memory fit.
+# * **warp**: 32 threads that execute the same instruction together, the unit an SM schedules.  A
+#   Triton program runs on `num_warps` warps (4 by default: 128 threads), set at launch.
+# * **registers**: each thread's private, fastest storage (at most 255 32-bit registers per
+#   thread).  A program's blocks live here; a kernel that needs more **spills** to slow memory.
+# * **shared memory**: fast memory inside an SM (up to 228 KB on an H100), shared by a program's
+#   warps; Triton uses it to stage tiles, for example for `tl.dot`.
+# * **L2 cache**: 50 MB shared by all SMs, between them and main memory.
+# * **HBM**: the main memory (80 GB at about 3.35 TB/s on an H100 SXM).
+# * **tensor cores**: units in each SM that multiply small matrices in one instruction, many
+#   times faster than ordinary multiply-adds; `tl.dot` uses them (tutorial 4).
+# * `num_stages`: how many tiles a loop loads ahead into shared memory while it computes on the
+#   current one (software pipelining), set at launch like `num_warps`.
 
 # %% [markdown]
 # ## Running kernels without a GPU: the interpreter
@@ -234,7 +251,7 @@ assert torch.equal(copy2d(a.T), a.T.contiguous())
 
 # %% [markdown]
 # `a.T` went in as it is; only the strides told the kernel how to walk it.  The picture below
-# runs a 2-D version of `whoami_kernel` over a `6 x 10` tensor in `3 x 4` tiles, and shows
+# runs a 2-D version of `whoami_kernel` over a `6 x 10` tensor in `4 x 4` tiles (a `2 x 3` grid), and shows
 # which **memory** each program touches: for the row-major tensor each tile is a few short
 # contiguous runs; for the transposed view, the same tiles are scattered through memory.  On a
 # GPU that matters: neighbouring lanes reading neighbouring addresses ("coalesced" access) is

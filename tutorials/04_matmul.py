@@ -211,7 +211,8 @@ print("largest difference from torch:", (naive_matmul(a, b) - a @ b).abs().max()
 #   suits every GPU's matrix instructions);
 # * on a GPU it becomes tensor-core instructions, or plain fused multiply-adds; under the
 #   interpreter it is a NumPy matmul;
-# * for float32, a GPU's default is **TF32** (products rounded to a 10-bit mantissa, much faster).
+# * for float32, a GPU's default is **TF32**: the *inputs* are rounded to a 10-bit mantissa and the
+#   products are accumulated in float32 -- much faster, and less accurate.
 #   `input_precision="ieee"` asks for exact float32 products, so the GPU, the interpreter and NumPy
 #   agree to float32 rounding.  minigrad uses "ieee" everywhere (tutorial 8 shows what each
 #   compiles to).
@@ -499,8 +500,9 @@ savefig(fig, "04_traffic_by_block_size")
 # ## 7. Grouped ordering: sharing through the L2 cache
 #
 # Programs are launched in order of their id, and the ones running at the same moment have roughly
-# consecutive ids.  With a 2-D grid, consecutive ids walk along a **row** of tiles of `c`: they all
-# read the same row-block of `a`, but each reads a different column-block of `b`.  If instead we
+# consecutive ids.  With the 2-D grid `(cdiv(M, BLOCK), cdiv(N, BLOCK))`, `program_id(0)` varies
+# fastest, so consecutive ids walk down a **column** of tiles of `c`: they all read the same
+# column-block of `b`, but each reads a different row-block of `a`.  If instead we
 # number the tiles in **groups** of `GROUP_M` rows of tiles, going down the columns inside a group,
 # the same number of consecutive programs covers a near-square patch of `c`, which needs fewer
 # distinct blocks of `a` and `b`.  What one program loads stays in L2 for a while, for its neighbours.

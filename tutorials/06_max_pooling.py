@@ -142,7 +142,7 @@ savefig(fig, "06_windows")
 #
 # The max forgets *where* it came from, but the backward needs it, so the forward also records the
 # winner.  PyTorch's `max_pool2d(..., return_indices=True)` returns it as a flat index `h * W + w`
-# into the input plane (the printout above): output `(0, 2)` came from index 5 = row 0, column 5.
+# into the input plane (the printout above): output `(0, 2)` came from index 4 = row 0, column 4.
 #
 # The first window holds two 9s.  Which one "is" the max matters: it gets the gradient.  PyTorch
 # scans a window row by row and keeps an element only if it is **strictly greater** than the best

@@ -633,8 +633,10 @@ for shape in [(16, 10, 10, 64), (16, 28, 28, 64)]:  # (C, H, W, N): 0.4 MB (LeNe
     print(f"{y.nbytes / 2**20:.1f} MB {shape} -> (N, C, H, W): one copy {one_copy:.2f} ms, in tiles {tiled:.2f} ms")
 
 # %% [markdown]
-# On the Intel Xeon: 0.10 against 0.05 ms for the small block, 6.1 against 0.8 ms for the large
-# one.  LeNet's blocks are small, so LeNet never noticed; a first layer of 32 3x3 filters on MNIST
+# On a 2-core Intel Xeon (2 MiB of L2 per core): 0.10 against 0.05 ms for the small block, 6.1
+# against 0.8 ms for the large one.  How much the one-statement copy loses depends on the machine's
+# caches and memory: on another 2-core machine the large block's gap was only 1.2x.  The cell above
+# prints yours.  LeNet's blocks are small, so LeNet never noticed; a first layer of 32 3x3 filters on MNIST
 # at batch 64 spent three quarters of its forward + backward in this one copy before the tiles.
 #
 # A copy can also hide where no copy is written.  `linear`'s weight gradient `g2^T @ x2` can be
@@ -804,7 +806,8 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 # * **The same product can run at two speeds**: a BLAS picks its kernel by shape, memory order and
 #   CPU.  Time the orientation you call, and name the library and the machine with the number.
 # * **So can the same copy**: a transposing copy that reads one value per cache line is fine while
-#   its source fits in cache and 5-10x slower once it does not; copy in tiles.  Time the whole path
+#   its source fits in cache and can be several times slower once it does not (7.6x on the Intel
+#   Xeon above, 1.2x on another machine: measure yours); copy in tiles.  Time the whole path
 #   a result takes, including the copies nobody wrote.
 # * **Arithmetic intensity** (flops per byte) puts a kernel on the **roofline**: below the corner
 #   it is memory-bound (fuse, reuse, move fewer bytes), above it compute-bound.  Count bytes
