@@ -16,6 +16,7 @@ applied to the tensor; this file only spells the PyTorch names.
 from __future__ import annotations
 
 import math
+import operator
 from collections import namedtuple
 from typing import Any
 
@@ -395,31 +396,33 @@ class Tensor:
     def _inplace_binary(self, fn, other, op: str, alpha=1) -> Tensor:
         """``self op= other``: torch's checks (the result's dtype and shape must fit ``self``), then
         the update, recorded when autograd is involved."""
-        other = self._operand(other, op, raw_arrays=True)
-        dtype = result_type(self, other)
-        if fn is E.Div and dtype.kind != "f":
-            dtype = DEFAULT_FLOAT
-        if not can_cast(dtype, self.dtype):
-            raise RuntimeError(f"{op}: result type {dtype} can't be cast to the desired output type {self.dtype}")
-        other_shape = other.shape if isinstance(other, Tensor) else ()
-        if _broadcast(self.shape, other_shape, op) != self.shape:
-            raise RuntimeError(
-                f"{op}: output with shape {self.shape} doesn't match the broadcast shape "
-                f"{_broadcast(self.shape, other_shape, op)} (other operand {other_shape})"
-            )
-        if alpha != 1:
+        data = self.data
+        # The optimizers' case, checked first because it is every step's: an array of this tensor's
+        # own kind, dtype and shape, or a number into a float tensor, outside autograd.
+        plain = (is_scalar(other) and self.dtype.kind == "f") or (
+            type(other) is type(data) and other.dtype == data.dtype and other.shape == data.shape
+        )
+        if not plain or self._needs_history(None):
+            other = self._operand(other, op, raw_arrays=True)
+            dtype = result_type(self, other)
+            if fn is E.Div and dtype.kind != "f":
+                dtype = DEFAULT_FLOAT
+            if not can_cast(dtype, self.dtype):
+                raise RuntimeError(f"{op}: result type {dtype} can't be cast to the desired output type {self.dtype}")
+            other_shape = other.shape if isinstance(other, Tensor) else ()
+            if _broadcast(self.shape, other_shape, op) != self.shape:
+                raise RuntimeError(
+                    f"{op}: output with shape {self.shape} doesn't match the broadcast shape "
+                    f"{_broadcast(self.shape, other_shape, op)} (other operand {other_shape})"
+                )
+            if alpha != 1:
+                other = other * alpha
+            if self._needs_history(other):
+                return self._record_inplace(lambda old: old._binary(fn, other, op))
+            other = other.data if isinstance(other, Tensor) else other
+        elif alpha != 1:
             other = other * alpha
-        if self._needs_history(other):
-            return self._record_inplace(lambda old: old._binary(fn, other, op))
-        o = other.data if isinstance(other, Tensor) else other
-        if fn is E.Add:
-            self.data += o
-        elif fn is E.Sub:
-            self.data -= o
-        elif fn is E.Mul:
-            self.data *= o
-        else:
-            self.data /= o
+        _IN_PLACE[fn](data, other)
         return self._bump_version()
 
     def add_(self, other, alpha: float = 1) -> Tensor:
@@ -785,6 +788,9 @@ def _broadcast(a: tuple, b: tuple, op: str) -> tuple:
         return tuple(np.broadcast_shapes(a, b))
     except ValueError:
         raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+
+
+_IN_PLACE = {E.Add: operator.iadd, E.Sub: operator.isub, E.Mul: operator.imul, E.Div: operator.itruediv}
 
 
 class _Storage:
