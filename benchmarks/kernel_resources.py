@@ -13,7 +13,11 @@ cubin with the ``cuobjdump`` shipped inside triton:
 * ``STACK``  bytes of per-thread local memory: above 0 means registers *spilled* to
   slow memory, which the check refuses;
 * ``SHARED`` bytes of static shared memory per block (Triton's pipelined ``tl.dot``
-  tiles live there; ``metadata.shared`` counts the dynamic part and is reported too).
+  tiles live there; ``metadata.shared`` counts the dynamic part and is reported too);
+* ``div64``  64-bit integer divisions and remainders in the PTX (``div.s64``, ``rem.u64``...).
+  A GPU has no 64-bit integer divider: ptxas turns each one into a call to a software
+  division routine (a ``CALL`` in the SASS, tens of instructions), where a 32-bit one
+  is a short inline sequence.  Index arithmetic inside a kernel's loops should avoid them.
 
 This must run *without* ``TRITON_INTERPRET=1`` (the interpreter replaces kernels by
 Python functions that cannot be compiled), so the script removes it before importing triton.
@@ -61,6 +65,11 @@ def resources(cubin: bytes) -> dict[str, int]:
     return {k: int(v) for k, v in found.items()}
 
 
+def div64_count(ptx: str) -> int:
+    """The number of 64-bit integer divisions and remainders in a kernel's PTX."""
+    return len(re.findall(r"\b(?:div|rem)\.[su]64\b", ptx))
+
+
 def compile_all(modules: list[str]) -> list[dict]:
     rows = []
     for module in modules:
@@ -74,6 +83,7 @@ def compile_all(modules: list[str]) -> list[dict]:
                     compiled = triton.compile(src, target=target, options={"num_warps": spec["num_warps"]})
                     row.update(resources(compiled.asm["cubin"]))
                     row["dyn_shared"] = compiled.metadata.shared
+                    row["div64"] = div64_count(compiled.asm["ptx"])
                     row["error"] = ""
                 except Exception as exc:  # report every failure, not just the first
                     row["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc) else ''}"
@@ -91,21 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = compile_all(args.modules or kernel_modules())
     print(f"triton {triton.__version__}; compiled on a CPU-only machine (no GPU needed)\n")
     print("| module | kernel | target | warps | registers | spill (stack) bytes ", end="")
-    print("| shared bytes (static + dyn) | compile s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| shared bytes (static + dyn) | 64-bit div/rem | compile s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     failures = []
     for r in rows:
         if r["error"]:
             failures.append(f"{r['module']}.{r['kernel']} ({r['arch']}): {r['error']}")
             print(
-                f"| {r['module']} | {r['kernel']} | {r['arch']} | {r['num_warps']} | ERROR | | | {r['seconds']:.1f} |"
+                f"| {r['module']} | {r['kernel']} | {r['arch']} | {r['num_warps']} | ERROR | | | | {r['seconds']:.1f} |"
             )
             continue
         if r.get("STACK", 0) > 0 or r.get("LOCAL", 0) > 0:
             failures.append(f"{r['module']}.{r['kernel']} ({r['arch']}): spills {r['STACK']} bytes of stack")
         print(
             f"| {r['module']} | {r['kernel']} | {r['arch']} | {r['num_warps']} | {r.get('REG', '?')} | "
-            f"{r.get('STACK', '?')} | {r.get('SHARED', 0)} + {r['dyn_shared']} | {r['seconds']:.1f} |"
+            f"{r.get('STACK', '?')} | {r.get('SHARED', 0)} + {r['dyn_shared']} | {r['div64']} | {r['seconds']:.1f} |"
         )
     print(f"\n{len(rows)} compilations, {len(failures)} problems")
     for f in failures:

@@ -27,6 +27,13 @@ Two independent questions are answered here:
    once, at import) and can be changed from Python with :func:`set_kernels` or,
    for a block of code, ``with use_kernels("triton"): ...``.
 
+A third setting, **debug mode** (:func:`set_debug`, ``with use_debug(): ...``, or ``MINIGRAD_DEBUG=1``),
+turns on the checks of *values* that would make the host wait for the GPU.  On a GPU, torch queues
+kernels and returns at once; reading a value on the host (``int(t.max())``, ``if t.any():``) stops the
+host until every queued kernel has run, so a training step on ``"cuda"`` tensors reads none.  Such
+checks (cross_entropy's target range) therefore run on ``"cuda"`` tensors only in debug mode; on
+``"cpu"`` tensors the data is already on the host and they always run.
+
 Triton's interpreter must be switched on (``TRITON_INTERPRET=1``) *before*
 ``triton`` is imported, because ``@triton.jit`` reads the variable when it
 decorates a kernel.  minigrad therefore never imports triton at start-up: the
@@ -89,6 +96,31 @@ def use_kernels(name: str) -> Iterator[None]:
         yield
     finally:
         set_kernels(previous)
+
+
+_debug = os.environ.get("MINIGRAD_DEBUG", "0").strip() not in ("", "0")
+
+
+def debug() -> bool:
+    """True in debug mode: value checks that synchronise with the GPU run on ``"cuda"`` tensors too."""
+    return _debug
+
+
+def set_debug(enabled: bool) -> None:
+    """Switch debug mode on or off from now on (see the module docstring)."""
+    global _debug
+    _debug = bool(enabled)
+
+
+@contextlib.contextmanager
+def use_debug(enabled: bool = True) -> Iterator[None]:
+    """``with use_debug(): ...`` runs the block in debug mode."""
+    previous = debug()
+    set_debug(enabled)
+    try:
+        yield
+    finally:
+        set_debug(previous)
 
 
 def kernel_path(device: str) -> str:
@@ -337,6 +369,16 @@ class TorchNamespace:
         return getattr(self.torch, numpy_dtype(dtype).name) if dtype is not None else None
 
     def asarray(self, x, dtype=None):
+        """``x`` as a tensor on the device.
+
+        A single value -- a number, or a NumPy array of one element, such as the scalar operand of
+        ``t * 0.9`` or the seed gradient of ``loss.backward()`` -- is written by a fill kernel that gets
+        the value as an argument: ``torch.as_tensor`` would copy it from host memory on every call.
+        """
+        one_value = isinstance(x, (np.ndarray, np.number, np.bool_)) and x.size == 1
+        if one_value or (dtype is not None and isinstance(x, (bool, int, float))):
+            dtype = self._dtype(dtype if dtype is not None else x.dtype)
+            return self.torch.full(np.shape(x), x.item() if one_value else x, dtype=dtype, device=torch_device())
         return self.torch.as_tensor(x, dtype=self._dtype(dtype), device=torch_device())
 
     def zeros(self, shape, dtype):

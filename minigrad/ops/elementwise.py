@@ -194,7 +194,8 @@ class ReLU(Function):
     """relu(a) = max(a, 0); NaN stays NaN.
 
     PyTorch's backward (``threshold_backward``) is ``da = 0 where out <= 0, else g``: relu'(0) = 0,
-    and a NaN input passes its gradient through (``NaN <= 0`` is False).
+    and a NaN input passes its gradient through (``NaN <= 0`` is False).  On ``"cuda"`` tensors it is
+    one ``torch.where``; on NumPy, ``g * mask`` when every ``g`` is finite (see ``backward``).
     """
 
     @staticmethod
@@ -208,6 +209,9 @@ class ReLU(Function):
         (out,) = ctx.saved_tensors
         xp = namespace(g)
         passes = ~(out <= 0)
+        if xp.name == "torch":
+            # One kernel, no branch on the data: `if isfinite(g).all()` would make the host wait for the GPU.
+            return xp.where(passes, g, 0)
         if xp.isfinite(g).all():
             # Multiplying by the mask is ~10x faster than where() on NumPy (no data-dependent branch)
             # and exact for finite g: g * 1 = g, g * 0 = 0.

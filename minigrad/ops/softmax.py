@@ -176,6 +176,14 @@ def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, igno
 
     Returns whether some target may equal ``ignore_index`` (False when it lies outside the targets'
     [min, max]: then the kernels can skip masking).
+
+    The target range (every target in [0, C) or equal to ``ignore_index``) is checked here, with a
+    ValueError naming the first bad value, for NumPy targets, and for torch (``"cuda"``) targets only in
+    debug mode (:func:`minigrad.backend.set_debug`): reading the targets' min and max on the host would
+    make it wait for the GPU in every training step.  Outside debug mode the Triton kernel checks the
+    range on the device: a row whose target is out of range gets a NaN loss and a NaN gradient (never a
+    read outside the logits), and a ``tl.device_assert`` stops the kernel when Triton compiles it in
+    debug mode (``TRITON_DEBUG=1`` on a GPU).
     """
     dt = _check_common_cross_entropy_args(x, reduction, label_smoothing, ignore_index)
     xs, ts = tuple(x.shape), tuple(target.shape)
@@ -210,8 +218,10 @@ def check_cross_entropy_args(x, target, weight, reduction, label_smoothing, igno
     # Range check: one min and one max in the common case; the detailed search only when needed.
     if isinstance(target, np.ndarray):  # the ufunc reductions directly: no Python-level wrapper
         lo, hi = int(np.minimum.reduce(target, axis=None)), int(np.maximum.reduce(target, axis=None))
+    elif backend.debug():
+        lo, hi = int(target.min()), int(target.max())  # two host synchronisations
     else:
-        lo, hi = int(target.min()), int(target.max())
+        return True  # checked on the device (see above); any target may be ignore_index
     if lo < 0 or hi >= C:
         bad = ((target < 0) | (target >= C)) & (target != ignore_index)
         if bool(bad.any()):

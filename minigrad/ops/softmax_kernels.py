@@ -71,6 +71,7 @@ mostly idle.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -256,8 +257,12 @@ def cross_entropy_forward_kernel(
     """Per-row cross-entropy loss and, with WRITE_GRAD, the gradient of that loss, in one pass.
 
     x_ptr : logits, read as (N, C, D) with strides (x_sn, x_sc, x_sd); fp32/fp64.
-    t_ptr : integer targets, (N, D) with strides (t_sn, t_sd); validated on the host: every target
-        is in [0, C) or equals ``ignore_index``.
+    t_ptr : integer targets, (N, D) with strides (t_sn, t_sd): each in [0, C) or equal to
+        ``ignore_index``.  The host checks that for NumPy targets only (or in minigrad's debug mode),
+        because reading device values would make it wait for the GPU; so the kernel checks it too: a
+        row whose target is out of range gets a NaN loss, row weight and gradient row (and reads class
+        0, never outside the row), and ``tl.device_assert`` stops the kernel when it is compiled with
+        Triton's debug mode (``TRITON_DEBUG=1``; Triton's interpreter skips device asserts).
     w_ptr : class weights (C,), stride w_s, same dtype as x; unused unless HAS_WEIGHT.
     k_ptr : 3 constants in x's dtype, [1 - eps, eps / C, eps * W / C] (eps = label_smoothing, W =
         sum of the weights, C without weights).  They travel in a tensor because Triton passes Python
@@ -280,8 +285,11 @@ def cross_entropy_forward_kernel(
     g_row = grad_ptr + n * C * D + d  # contiguous (N, C, D): class c at + c * D
     t = tl.load(t_ptr + n * t_sn + d * t_sd).to(tl.int64)
     valid = t != ignore_index
-    t_safe = tl.where(valid, t, 0)  # an ignored row reads class 0 harmlessly
-    vf = valid.to(x_ptr.dtype.element_ty)
+    in_range = (t >= 0) & (t < C)
+    tl.device_assert(in_range | ~valid, "cross_entropy: target out of range [0, C)")
+    t_safe = tl.where(valid & in_range, t, 0)  # an ignored (or bad) row reads class 0 harmlessly
+    # The row's factor on every output: 1, 0 when ignored, NaN when its target is out of range.
+    vf = tl.where(valid & ~in_range, float("nan"), valid.to(x_ptr.dtype.element_ty)).to(x_ptr.dtype.element_ty)
     x_t = tl.load(x_row + t_safe * x_sc)
     k_keep = tl.load(k_ptr)  # 1 - eps
     k_each = tl.load(k_ptr + 1)  # eps / C
@@ -562,6 +570,13 @@ def _block(L: int, max_block: int | None):
     return block, L <= block
 
 
+@functools.lru_cache(maxsize=64)
+def _constants(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The kernel constants ``values`` as a tensor on ``device``, made once per distinct key: a
+    ``torch.tensor`` of host values copies them to the GPU on every call.  Kernels only read it."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def _check_float(t, op: str):
     if t.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"{op}: the Triton kernels support float32 and float64, got {t.dtype}")
@@ -635,8 +650,11 @@ def cross_entropy_forward(
     if N * D > 0:
         wt = _torch(weight) if weight is not None else None
         eps = float(label_smoothing)
-        W = float(wt.sum()) if wt is not None else float(C)  # the sum of the class weights
-        consts = torch.tensor([1.0 - eps, eps / C, eps * W / C], dtype=dt, device=dev)
+        if wt is None or eps == 0:  # eps * W / C with W = C without weights
+            consts = _constants((1.0 - eps, eps / C, eps if wt is None else 0.0), dt, dev)
+        else:  # W = the sum of the weights, summed on the device (float(W) would wait for the GPU)
+            k_all = (wt.sum(dtype=torch.float64) * (eps / C)).to(dt).reshape(1)
+            consts = torch.cat((_constants((1.0 - eps, eps / C), dt, dev), k_all))
         block, one = _block(C, max_block)
         cross_entropy_forward_kernel[(N * D,)](
             xt,
@@ -731,7 +749,7 @@ def cross_entropy_prob_forward(
     if N * D > 0:
         wt = _torch(weight) if weight is not None else None
         eps = float(label_smoothing)
-        consts = torch.tensor([1.0 - eps, eps / C], dtype=dt, device=dev)
+        consts = _constants((1.0 - eps, eps / C), dt, dev)
         block, one = _block(C, max_block)
         cross_entropy_prob_forward_kernel[(N * D,)](
             xt,

@@ -157,6 +157,8 @@ EDGE_CASES = {
     "stride as a 1-element list": ((1, 2, 6, 6), dict(kernel_size=[2], stride=[1])),
     "LeNet pool 1 (batch 1)": ((1, 6, 28, 28), dict(kernel_size=2)),
     "LeNet pool 2 (batch 2)": ((2, 16, 10, 10), dict(kernel_size=2, stride=2)),
+    # Triton's tiles are at most 256 elements of one plane: 18 x 17 outputs and 19 x 18 inputs take two each.
+    "planes of several tiles": ((1, 2, 19, 18), dict(kernel_size=2, stride=1)),
 }
 
 

@@ -543,6 +543,34 @@ def test_bad_cross_entropy_input(kernels, monkeypatch):
         ),
         (TypeError, "cross_entropy: target must be a Tensor", (x, np.array([0, 1, 2, 1])), {}),
     ]
-    for exc, match, args, kwargs in cases:
-        with pytest.raises(exc, match=match):
-            F.cross_entropy(*args, **kwargs)
+    # Debug mode: the target range of cuda tensors is checked on the host too (test_out_of_range_targets...).
+    with mg.backend.use_debug():
+        for exc, match, args, kwargs in cases:
+            with pytest.raises(exc, match=match):
+                F.cross_entropy(*args, **kwargs)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_out_of_range_targets_on_cuda_give_nan_rows_without_debug_mode(kernels, reduction):
+    """Outside debug mode a cuda target is checked on the device, not the host: a row whose target is out
+    of range has a NaN loss and a NaN gradient; the other rows are exact.  CPU targets always raise."""
+    dev = device_for(kernels)
+    x = mg.randn(4, 3, device=dev, requires_grad=True)
+    t = mg.tensor([0, 3, -100, -1], device=dev)  # -100 = the default ignore_index
+    if dev == "cpu":
+        with pytest.raises(ValueError, match="cross_entropy: target value 3 is out of range for 3 classes"):
+            F.cross_entropy(x, t, reduction=reduction)
+        return
+    loss = F.cross_entropy(x, t, reduction=reduction)
+    loss.sum().backward()
+    if reduction == "mean":
+        assert np.isnan(loss.item()) and np.isnan(x.grad.numpy()).all(axis=1).tolist() == [True, True, False, True]
+        return
+    xt = torch.tensor(x.numpy(), dtype=torch.float64, requires_grad=True)
+    ref = TF.cross_entropy(xt[:1], torch.tensor([0]), reduction="none")
+    ref.sum().backward()
+    values, grad = loss.numpy(), x.grad.numpy()
+    assert_close(values[:1], ref.detach().numpy(), np.float32, "loss of the in-range row")
+    assert_close(grad[:1], xt.grad[:1].numpy(), np.float32, "gradient of the in-range row")
+    assert np.isnan(values[[1, 3]]).all() and values[2] == 0
+    assert np.isnan(grad[[1, 3]]).all() and (grad[2] == 0).all()
