@@ -606,7 +606,7 @@ except ImportError:
 # The machine matters as much.  The same minigrad code, conv2d's second layer at batch 64, measured
 # 1.7x PyTorch's time on a 2-core AMD EPYC and 2.5x on the Intel Xeon: PyTorch's oneDNN
 # convolution gains more from AVX-512 than NumPy's copies do.  A ratio without its machine is not a
-# result (`benchmarks/RESULTS.md` keeps both machines' tables).
+# result (`benchmarks/RESULTS.md` and `benchmarks/HISTORY.md` keep both machines' tables).
 #
 # ### The same copy, at two speeds
 #
