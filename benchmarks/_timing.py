@@ -7,12 +7,12 @@ the same process, so both see the same machine load; only their ratio is a claim
 
 Alternating has a trap of its own: a library's idle worker threads do not sleep at
 once.  After each call, OpenBLAS's workers (NumPy's BLAS) busy-wait in case another
-call comes, until OpenBLAS's thread timeout runs out (here a 0.05 s pause was not
-enough, 0.3 s was; ``OPENBLAS_THREAD_TIMEOUT=4`` removed the effect).  On a 2-core
-machine, a PyTorch sample that starts right after a minigrad sample therefore shares
-its cores with spinning OpenBLAS threads: measured here, PyTorch's conv2d forward + backward at LeNet's
-second layer took 7.1 ms that way and 2.3 ms alone, which made minigrad look 3x better
-than it is.  So ``time_pair`` pauses (``pause`` seconds, default 0.3) before every
+call comes, until OpenBLAS's thread timeout runs out (on a 2-core AMD EPYC virtual
+machine a 0.05 s pause is not enough, 0.3 s is; ``OPENBLAS_THREAD_TIMEOUT=4`` removes the
+effect).  On a 2-core machine, a PyTorch sample that starts right after a minigrad sample
+therefore shares its cores with spinning OpenBLAS threads: on that AMD EPYC, PyTorch's conv2d
+forward + backward at LeNet's second layer takes 7.1 ms that way and 2.3 ms alone, which makes
+minigrad look 3x better than it is.  So ``time_pair`` pauses (``pause`` seconds, default 0.3) before every
 sample, long enough for the other library's threads to go to sleep, then makes one
 untimed call, so that its own threads are awake and its data back in the caches.
 
@@ -20,13 +20,13 @@ A third trap is the memory allocator.  glibc's ``malloc`` hands freed memory bac
 the operating system once the free space at the top of its heap passes a threshold
 (by default about twice the largest block freed so far), and serves large blocks
 straight from ``mmap``.  Memory handed back comes back as untouched pages, and the
-first write to each 4 KiB page is a *page fault*, a few microseconds on this virtual
+first write to each 4 KiB page is a *page fault*, a few microseconds on a virtual
 machine.  At batch 256 a LeNet training step frees and re-allocates tens of MB, and
-both libraries paid for it: measured here, 1,452-2,923 page faults per minigrad step
+both libraries pay for it: on the AMD EPYC, 1,452-2,923 page faults per minigrad step
 and 3,190-4,516 per PyTorch step, about a quarter of each step's time; conv2d's second
 layer took 1.3-1.5x longer through minigrad's Tensor API than its bare NumPy functions, for
 the same reason.  How many faults a call takes depends on what the heap went through
-before (which cases ran earlier), so the numbers at batch 256 did not reproduce.
+before (which cases ran earlier), so such numbers at batch 256 do not reproduce.
 :func:`keep_freed_memory` sets glibc's thresholds so that freed memory stays in the
 process (both libraries share the process, so both benefit), and
 :func:`page_faults_per_call` shows in every table row that it worked.  What is left

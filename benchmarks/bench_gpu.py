@@ -6,8 +6,8 @@
 ``--emulate`` runs the same rows at tiny sizes on a machine without a GPU: minigrad's
 ``"cuda"`` path under :func:`minigrad.backend.emulate_cuda` (the kernels under Triton's
 interpreter), PyTorch on the CPU, wall-clock times that say nothing about a GPU.  It
-exists so that this script, which only a GPU session can really run, is known to work
-before one does (``tests/test_benchmarks.py`` runs it).
+exists so that this script, which only a machine with a GPU can really run, is known to
+work before one does (``tests/test_benchmarks.py`` runs it).
 
 Prints, per op and shape: ms for minigrad (Triton) and PyTorch, the ratio
 PyTorch / minigrad (higher is better: 1.0 means as fast), and the throughput

@@ -265,11 +265,9 @@ def _transposed_copy(a: np.ndarray) -> np.ndarray:
     ``np.array(a, order="C")`` walks the result row by row and reads ``a`` down a column: one value
     of each 64-byte cache line, whose other 15 values are read one pass over all of ``a`` later.
     Once ``a`` is larger than the L2 cache, each line is fetched 16 times.  A tile's 64 columns of
-    256 values (64 KiB of float32) stay in cache until all their values are copied.  Measured on a
-    2-core Intel Xeon (2 MiB L2 per core): 10.4 against 0.9 ms for a (128, 9216) float32 gradient of
-    ``w.T``; 31 against 4 ms at (2048, 2048); 0.55 against 0.34 ms at (512, 784), but 0.20 against
-    0.24 ms at (784, 512), the one shape measured slower.  Tiles of 64 x 64 or 64 x 256 were slower.
-    (conv2d's NumPy path tiles its 4-D layout copies the same way: ``minigrad.ops.conv._to_nchw``.)
+    256 values (64 KiB of float32) stay in cache until all their values are copied, so each line is
+    fetched once.  (conv2d's NumPy path tiles its 4-D layout copies the same way:
+    ``minigrad.ops.conv_numpy._to_nchw``.)
     """
     out = np.empty(a.shape, a.dtype)
     rows, cols = a.shape

@@ -61,8 +61,8 @@ def _tensor_class() -> type[Tensor]:
 
     tensor.py imports this module, so this module cannot import Tensor at its top (a circular
     import).  An ``import`` statement inside the functions below would work, but it runs on every
-    call, and a relative import goes through importlib's Python code: ~3 us each, measured here --
-    10% of a small op's forward + backward.
+    call, and a relative import goes through importlib's Python code, a cost that every small op
+    would pay on each forward and backward.
     """
     from .tensor import Tensor
 

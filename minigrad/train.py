@@ -23,9 +23,9 @@ for 12 epochs, about 96.7% -- the network memorises the 1,438 training images.
 
 Threads: LeNet's matrix products are small, so OpenBLAS's worker threads cost more in
 synchronisation than they save -- and on a machine whose cores are busy with
-anything else, their spin-waiting made training steps 4-20x slower in our
-measurements.  ``threads=1`` (the default) therefore limits NumPy's BLAS to one
-thread during training (with ``threadpoolctl``, which scikit-learn installs).
+anything else, their spin-waiting takes CPU time from the work itself and can make
+a step several times slower.  ``threads=1`` (the default) therefore limits NumPy's
+BLAS to one thread during training (with ``threadpoolctl``, which scikit-learn installs).
 
 Files written to the output directory (``--out``, default ``runs/lenet5``):
 

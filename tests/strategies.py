@@ -238,6 +238,37 @@ def conv2d_cases(
     return x_shape, (og * groups, cg, kh, kw), draw(st.booleans()), kwargs
 
 
+#: The tuning constants of conv2d's NumPy path (minigrad/ops/conv_numpy.py), in conv_numpy_settings' order.
+CONV_NUMPY_SETTINGS = (
+    "BLOCK_BYTES",
+    "MIN_RUN",
+    "SAVE_ROWS_MAX_BYTES",
+    "SCRATCH_MAX_BYTES",
+    "TILE_IMAGES",
+    "TILE_ELEMENTS",
+)
+
+
+@st.composite
+def conv_numpy_settings(draw, defaults: dict) -> dict:
+    """Values for the tuning constants named in CONV_NUMPY_SETTINGS that reach every branch of
+    conv2d's NumPy path at the small shapes of :func:`conv2d_cases` (``defaults``: the module's own
+    values, each also drawn).
+
+    * BLOCK_BYTES, MIN_RUN: (1, 1) one image per batch block; (8000, 1) a few; the defaults one block.
+    * SAVE_ROWS_MAX_BYTES: 0 makes backward recompute the rows; the default keeps them.
+    * SCRATCH_MAX_BYTES: 64 bytes reuses no scratch buffer and sums d W's per-row products one row
+      at a time.
+    * TILE_IMAGES, TILE_ELEMENTS (``_to_nchw``'s tiles): (2, 6) one row or less per tile; (3, 40) a
+      few rows.
+    """
+    blocking = draw(st.sampled_from([(1, 1), (8000, 1), (defaults["BLOCK_BYTES"], defaults["MIN_RUN"])]))
+    save_limit = draw(st.sampled_from([0, defaults["SAVE_ROWS_MAX_BYTES"]]))
+    scratch_max = draw(st.sampled_from([64, defaults["SCRATCH_MAX_BYTES"]]))
+    tiles = draw(st.sampled_from([(2, 6), (3, 40), (defaults["TILE_IMAGES"], defaults["TILE_ELEMENTS"])]))
+    return dict(zip(CONV_NUMPY_SETTINGS, (*blocking, save_limit, scratch_max, *tiles)))
+
+
 # ---------------------------------------------------------------------------- softmax
 @st.composite
 def softmax_cases(draw, max_dims: int = 4, max_side: int = 5, max_rows: int = 24):

@@ -49,7 +49,7 @@ def test_benchmark_script_prints_a_table(script, expected_rows):
 def test_gpu_benchmark_script_prints_a_table():
     """bench_gpu.py on a GPU: the real table.  Elsewhere its ``--emulate`` smoke run: the same rows at
     tiny sizes, minigrad's cuda path under emulate_cuda (kernels interpreted), PyTorch on the CPU --
-    so that the script a GPU session depends on is known to run before one has a GPU."""
+    so that the script a GPU machine runs is known to work before one is available."""
     env = dict(os.environ)
     if HAS_CUDA:
         args, rows_expected = [], 14

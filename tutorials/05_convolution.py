@@ -222,7 +222,7 @@ print(f"input: {C2 * H2 * H2} values;  im2col matrix: {C2 * K2 * K2} x {OH2 * OH
 print(f"{C2 * K2 * K2 * OH2 * OH2 / (C2 * H2 * H2):.1f} times the input, written to memory and read back by the matmul")
 
 # %% [markdown]
-# minigrad's NumPy path does this with one saving (`minigrad/ops/conv.py`), because on a CPU BLAS
+# minigrad's NumPy path does this with one saving (`minigrad/ops/conv_numpy.py`), because on a CPU BLAS
 # matmuls are the fastest thing NumPy can do: it unfolds the windows along the width only, KW
 # copies of each value, and gets the KH shifts along the height for free.  If the unfolded rows are
 # stored input row after input row, the columns of output row `oh` are `KH` consecutive input rows'

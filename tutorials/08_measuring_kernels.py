@@ -523,7 +523,7 @@ for label, write in (
 # operating system finds and zeroes every new page.  (Fewer faults than 40 MB / 4 KiB appear where
 # Linux backs large arrays with 2 MiB "huge" pages, as NumPy asks it to; each fault then zeroes
 # more.)  On this project's machine: 9.2 ms against 3.8 ms.  This is why minigrad's conv2d keeps
-# its temporaries in reused scratch buffers (`_scratch` in `minigrad/ops/conv.py`).
+# its temporaries in reused scratch buffers (`_scratch` in `minigrad/ops/conv_numpy.py`).
 #
 # It also bit the benchmarks: glibc gives freed memory back to the OS once enough of it piles up
 # at the top of its heap, so at batch 256, where a LeNet step frees and re-allocates tens of MB,
@@ -601,12 +601,12 @@ except ImportError:
 # pieces cost the same as one call.  minigrad's conv2d used both findings, with the numbers and the
 # machine written next to them -- a choice that rests on a library's internals must say where it
 # was measured.  (Its current design computes d W as one product per output row, pieces of that
-# size by construction, and still uses the first: see `minigrad/ops/conv.py`.)
+# size by construction, and still uses the first: see `minigrad/ops/conv_numpy.py`.)
 #
 # The machine matters as much.  The same minigrad code, conv2d's second layer at batch 64, measured
 # 1.7x PyTorch's time on a 2-core AMD EPYC and 2.5x on the Intel Xeon: PyTorch's oneDNN
 # convolution gains more from AVX-512 than NumPy's copies do.  A ratio without its machine is not a
-# result (`benchmarks/RESULTS.md` keeps both machines' tables).
+# result (`benchmarks/RESULTS.md` and `benchmarks/HISTORY.md` keep both machines' tables).
 #
 # ### The same copy, at two speeds
 #
@@ -617,12 +617,12 @@ except ImportError:
 # lines, 16 float32 values of 16 consecutive images; the walk uses one of them and moves on, and
 # comes back for the next image only after a pass over all of `y`.  While `y` fits in the L2
 # cache, the line is still there.  Once it does not, every line is fetched from memory 16 times.
-# Copying tile by tile (64 images x 256 pixels of one channel, `_to_nchw` in conv.py) keeps each
+# Copying tile by tile (64 images x 256 pixels of one channel, `_to_nchw` in conv_numpy.py) keeps each
 # tile's lines in cache until all their values are used.  Below, a small block and one that is
 # larger than a 2 MiB L2 cache, copied both ways:
 
 # %%
-from minigrad.ops.conv import _to_nchw  # noqa: E402
+from minigrad.ops.conv_numpy import _to_nchw  # noqa: E402
 
 for shape in [(16, 10, 10, 64), (16, 28, 28, 64)]:  # (C, H, W, N): 0.4 MB (LeNet's layer 2), 3.1 MB
     y = rng.standard_normal(shape, dtype=np.float32)

@@ -35,16 +35,11 @@ dimensions folded into B rows, x2 (B, K) and g2 (B, N)::
     dweight = g2^T @ x2            (N, B) @ (B, K) -> (N, K): a sum over all rows
     dbias   = sum of g2's rows     (N,)
 
-``dweight`` is computed as written, ``g2^T @ x2``, so that it comes out C-contiguous.
-``(x2^T @ g2)^T`` is the same numbers and its product alone was ~2x faster for LeNet's
-400 -> 120 layer at batch 64 (0.030 against 0.057 ms), but it is a transposed view, and
-the gradient's first copy (into ``.grad``, C order) then transposes it: product and copy
-took 0.066 against 0.058 ms there, and 11.2 against 1.1 ms for a 9216 -> 128 layer at
-batch 64, where the transposing copy re-reads the 4.7 MB result from memory.  (That copy now
-goes in tiles, ``minigrad.backend._transposed_copy``; the transposed view would still cost
-1.8 against 1.2 ms there: a copy that need not exist.)  One node instead
-of three (transpose, matmul, add) saved 0.05-0.07 ms of Python per layer, forward +
-backward: a quarter to half of the small layers' time.
+``dweight`` is computed as written, ``g2^T @ x2``, so that it comes out C-contiguous:
+``(x2^T @ g2)^T`` is the same numbers, but as a transposed view it would make the gradient's
+first copy (into ``.grad``, C order) a transposing copy, which for large layers costs more than
+the product.  ``linear`` is one node rather than three (transpose, matmul, add) because for
+small layers the Python work per node is a large part of the time.
 """
 
 from __future__ import annotations

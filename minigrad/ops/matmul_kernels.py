@@ -185,7 +185,7 @@ class Config(NamedTuple):
 # spills (FACTS.md); so do 64x64x32 with 4 warps (168 / 255 registers and 8 bytes of stack on
 # sm_90 / sm_80) and 64x64x16 with 4 warps (16 bytes of stack on sm_90).  Halving BLOCK_K to 16 and
 # giving the 64x64 tile 8 warps (16 accumulators per thread) removes every spill, in float32 and
-# float64 (table in compile_specs).  For the small tile, BLOCK_K = 16 needs 72-80 registers where
+# float64 (benchmarks/RESULTS.md, "GPU compile report").  For the small tile, BLOCK_K = 16 needs 72-80 registers where
 # 32 needs 96-104: fewer registers per thread leave room for more resident warps per SM.
 #: Small tiles for small outputs.  A GPU has ~100+ SMs; a 256 x 120 output (a LeNet linear layer)
 #: makes only 4 x 2 = 8 programs of 64 x 64 but 8 x 4 = 32 of 32 x 32, and a 1-row vector-matrix
@@ -197,7 +197,7 @@ LARGE = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_s
 CONFIGS = (SMALL, LARGE)
 
 #: Use LARGE when it still gives at least this many programs (about one per SM of an H100/A100).
-#: A heuristic from the reasoning above, not tuned by timing (no GPU was available to measure).
+#: A heuristic from the reasoning above, not tuned by timing on a GPU.
 MIN_PROGRAMS_FOR_LARGE = 128
 
 
@@ -424,26 +424,8 @@ def compile_specs() -> list[dict]:
 
     One spec per block configuration (SMALL, LARGE) and per layout in UNIT_STRIDES.  Other
     integers are typed i32 (what Triton picks for values < 2^31; offsets are int64 inside the
-    kernel either way).  Measured with triton 3.9 (cuobjdump of the cubin; registers per thread,
-    stack bytes, shared memory bytes from the kernel metadata):
-
-    ===========================  ============  ===========  ======  =====================
-    config                       layout        sm_90 regs   sm_80   stack / shared
-    ===========================  ============  ===========  ======  =====================
-    SMALL 32x32x16, 4 warps      strided       80           72      0 / 8 KiB
-    SMALL                        a @ b         72           72      0 / 8 KiB
-    SMALL                        g @ b^T       80           96      0 / 8 KiB
-    SMALL                        a^T @ g       64           63      0 / 8 KiB
-    LARGE 64x64x16, 8 warps      strided       128          128     0 / 16 KiB
-    LARGE                        a @ b         127          128     0 / 16 KiB
-    LARGE                        g @ b^T       118          128     0 / 16 KiB
-    LARGE                        a^T @ g       80           80      0 / 16 KiB
-    ===========================  ============  ===========  ======  =====================
-
-    float64 (not listed here: same kernel) compiles to DMMA instructions, 63-128 registers, no
-    stack, 16 / 32 KiB shared; INPUT_PRECISION="tf32" compiles to HMMA (sm_80) / HGMMA (sm_90).
-    With i64 sizes and strides (tensors past 2^31 elements) everything compiles, and ptxas puts
-    8 bytes on the stack in one variant (SMALL, g @ b^T, sm_90): a slow path, not a wrong one.
+    kernel either way).  ``benchmarks/kernel_resources.py`` compiles them for sm_90 and sm_80 and
+    reports each one's registers, stack and shared memory (the table is in ``benchmarks/RESULTS.md``).
     """
     ptr = "*fp32"
     signature = {"a_ptr": ptr, "b_ptr": ptr, "c_ptr": ptr, "M": "i32", "N": "i32", "K": "i32"}

@@ -14,6 +14,8 @@ cases below cross the kernels' tile boundaries (more than 64 pixels or channels,
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -21,12 +23,13 @@ from conftest import HAS_CUDA, device_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import assert_close, check_against_torch
-from strategies import arrays, conv2d_cases, float_dtypes
+from strategies import CONV_NUMPY_SETTINGS, arrays, conv2d_cases, conv_numpy_settings, float_dtypes
 
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad.backend import load_triton
 from minigrad.ops import conv as conv_module
+from minigrad.ops import conv_numpy
 
 # PyTorch warns that it copies the input for padding="same" with even kernels; minigrad pads anyway.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -80,44 +83,71 @@ def test_conv2d_matches_torch(kernels, data, dtype):
     check_against_torch(mg_fn, torch_fn, inputs, dtype, kernels)
 
 
+@contextlib.contextmanager
+def numpy_settings(values: dict):
+    """conv_numpy.py's tuning constants set to ``values`` inside the block, restored after it."""
+    defaults = {name: getattr(conv_numpy, name) for name in values}
+    try:
+        for name, value in values.items():
+            setattr(conv_numpy, name, value)
+        yield
+    finally:
+        for name, value in defaults.items():
+            setattr(conv_numpy, name, value)
+
+
+NUMPY_DEFAULTS = {name: getattr(conv_numpy, name) for name in CONV_NUMPY_SETTINGS}
+LARGER_CASES = dict(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4)
+
+
 @given(data=st.data(), dtype=float_dtypes)
 def test_conv2d_numpy_larger_shapes(data, dtype):
-    """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), split into several
-    batch blocks by a tiny cache-block size so the blocked loop is exercised, with forward's rows
-    kept for backward or recomputed there, no scratch buffers (and d W summed row by row) or the
-    default ones, and the copies back to (N, C, H, W) in tiny tiles (several per image, channel and
-    batch block) or default ones."""
-    x_shape, w_shape, has_bias, kwargs = data.draw(
-        conv2d_cases(max_batch=5, max_channels=8, max_side=14, max_kernel=5, max_groups=4), label="case"
-    )
+    """The NumPy path alone on larger draws (up to 5 x 8 x 14 x 14, 5x5 kernels), with its tuning
+    constants drawn (see strategies.conv_numpy_settings) so that the batch is split into several
+    blocks, forward's rows are kept or recomputed, scratch buffers are reused or not, and the copies
+    back to (N, C, H, W) go in tiny or default tiles."""
+    x_shape, w_shape, has_bias, kwargs = data.draw(conv2d_cases(**LARGER_CASES), label="case")
     x = data.draw(arrays(x_shape), label="x")
     w = data.draw(arrays(w_shape), label="weight")
     inputs = [x, w] + ([data.draw(arrays((w_shape[0],)), label="bias")] if has_bias else [])
     mg_fn, torch_fn = conv_fns(kwargs)
-    names = ("BLOCK_BYTES", "MIN_RUN", "SAVE_ROWS_MAX_BYTES", "SCRATCH_MAX_BYTES", "TILE_IMAGES", "TILE_ELEMENTS")
-    defaults = {name: getattr(conv_module, name) for name in names}
-    # (1, 1): one image per block; (8000, 1): a few per block; the defaults: one block at these sizes.
-    blocking = data.draw(
-        st.sampled_from([(1, 1), (8000, 1), (defaults["BLOCK_BYTES"], defaults["MIN_RUN"])]),
-        label="BLOCK_BYTES, MIN_RUN",
-    )
-    # 0: backward recomputes the rows; the default keeps them at these sizes.
-    save_limit = data.draw(st.sampled_from([0, defaults["SAVE_ROWS_MAX_BYTES"]]), label="SAVE_ROWS_MAX_BYTES")
-    # 64 bytes: no scratch buffer is reused, and d W's per-row products are summed one row at a time.
-    scratch_max = data.draw(st.sampled_from([64, defaults["SCRATCH_MAX_BYTES"]]), label="SCRATCH_MAX_BYTES")
-    # _to_nchw's tiles (images, values): (2, 6): one row or less per tile; (3, 40): a few rows.
-    tiles = data.draw(
-        st.sampled_from([(2, 6), (3, 40), (defaults["TILE_IMAGES"], defaults["TILE_ELEMENTS"])]),
-        label="TILE_IMAGES, TILE_ELEMENTS",
-    )
-    try:
-        for name, value in zip(names, (*blocking, save_limit, scratch_max, *tiles)):
-            setattr(conv_module, name, value)
+    with numpy_settings(data.draw(conv_numpy_settings(NUMPY_DEFAULTS), label="settings")):
         with mg.use_kernels("numpy"):
             check_against_torch(mg_fn, torch_fn, inputs, dtype, "numpy")
-    finally:
-        for name, value in defaults.items():
-            setattr(conv_module, name, value)
+
+
+@given(data=st.data(), dtype=float_dtypes)
+def test_conv2d_numpy_equals_reference(data, dtype):
+    """The tuned NumPy functions (conv_numpy.py) compute what the plain im2col reference (conv.py)
+    computes: the output and each of d x, d W, d bias that is asked for (the others None), in the
+    input's dtype, on drawn shapes, strides, paddings, dilations and groups, non-contiguous inputs,
+    and drawn tuning constants."""
+    x_shape, w_shape, has_bias, kwargs = data.draw(conv2d_cases(**LARGER_CASES), label="case")
+    x_shape = x_shape if len(x_shape) == 4 else (1, *x_shape)  # the functions take batches; the Function adds the 1
+    x = data.draw(arrays(x_shape, dtype), label="x")
+    w = data.draw(arrays(w_shape, dtype), label="weight")
+    b = data.draw(arrays((w_shape[0],), dtype), label="bias") if has_bias else None
+    geo = conv_module.geometry(
+        x.shape, x.dtype, w.shape, w.dtype, None if b is None else b.shape, None if b is None else b.dtype,
+        kwargs["stride"], kwargs["padding"], kwargs["dilation"], kwargs.get("groups", 1),
+    )  # fmt: skip
+    gy = data.draw(arrays((geo.N, geo.O, geo.OH, geo.OW), dtype), label="gy")
+    need_x, need_w = data.draw(st.booleans(), label="need_x"), data.draw(st.booleans(), label="need_w")
+    need_b = has_bias and data.draw(st.booleans(), label="need_b")
+    keep = need_w and data.draw(st.booleans(), label="keep rows")
+    with numpy_settings(data.draw(conv_numpy_settings(NUMPY_DEFAULTS), label="settings")):
+        out, rows = conv_numpy.conv2d_forward_numpy(x, w, b, geo, keep)
+        grads = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, need_x, need_w, need_b, rows)
+    out_ref = conv_module.conv2d_forward_reference(x, w, b, geo)
+    grads_ref = conv_module.conv2d_backward_reference(gy, x, w, geo, need_x, need_w, need_b)
+    assert out.dtype == dtype and out_ref.dtype == dtype
+    assert_close(out, out_ref, dtype, "output")
+    for name, needed, got, ref in zip(("d x", "d W", "d bias"), (need_x, need_w, need_b), grads, grads_ref):
+        if not needed:
+            assert got is None and ref is None, name
+            continue
+        assert got.dtype == dtype and ref.dtype == dtype, name
+        assert_close(got, ref, dtype, name)
 
 
 # ----------------------------------------------------------------------------------- edge cases
@@ -160,6 +190,22 @@ def test_conv2d_edge_cases(kernels, name):
     """float64 (the tightest comparison), on non-contiguous views of the inputs."""
     x_shape, w_shape, has_bias, kwargs = EDGE_CASES[name]
     run_case(x_shape, w_shape, has_bias, kwargs, np.float64, kernels, permuted=True)
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_conv2d_reference_through_the_function(monkeypatch, name):
+    """With USE_REFERENCE the Function runs conv.py's im2col reference on CPU tensors (the tuned
+    functions are made to fail), and matches PyTorch: float64, non-contiguous inputs."""
+
+    def tuned(*args):
+        raise AssertionError("the tuned NumPy path ran although USE_REFERENCE is set")
+
+    monkeypatch.setattr(conv_module, "USE_REFERENCE", True)
+    monkeypatch.setattr(conv_numpy, "conv2d_forward_numpy", tuned)
+    monkeypatch.setattr(conv_numpy, "conv2d_backward_numpy", tuned)
+    x_shape, w_shape, has_bias, kwargs = EDGE_CASES[name]
+    with mg.use_kernels("numpy"):
+        run_case(x_shape, w_shape, has_bias, kwargs, np.float64, "numpy", permuted=True)
 
 
 def test_conv2d_lenet_layer(kernels):
@@ -251,7 +297,7 @@ def test_triton_weight_gradient_split(device, split):
     x, w = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 2, 2, 3))
     geo = conv_module.geometry(x.shape, x.dtype, w.shape, w.dtype, (6,), x.dtype, (1, 2), 1, (2, 1), 2)
     gy = rng.standard_normal((geo.N, geo.O, geo.OH, geo.OW))
-    dx_ref, dw_ref, db_ref = conv_module.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
+    dx_ref, dw_ref, db_ref = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
 
     def on(a):
         return torch.from_numpy(a).to(device) if device == "cuda" else a
@@ -362,13 +408,13 @@ def _lenet_geometry(n, c, hw, o, padding):
 def test_conv2d_numpy_keeps_small_rows_only():
     """Forward keeps its rows for backward up to SAVE_ROWS_MAX_BYTES: both LeNet layers at batch 64
     (1.1 MB of float32 rows each) and 256 (4.6 and 4.3 MB), not a 3x3 layer at 32x64x56x56 (80 MB)."""
-    assert conv_module.keep_rows(_lenet_geometry(64, 1, 28, 6, 2), 4)
-    assert conv_module.keep_rows(_lenet_geometry(64, 6, 14, 16, 0), 4)
-    assert conv_module.keep_rows(_lenet_geometry(256, 1, 28, 6, 2), 4)
-    assert conv_module.keep_rows(_lenet_geometry(256, 6, 14, 16, 0), 4)
+    assert conv_numpy.keep_rows(_lenet_geometry(64, 1, 28, 6, 2), 4)
+    assert conv_numpy.keep_rows(_lenet_geometry(64, 6, 14, 16, 0), 4)
+    assert conv_numpy.keep_rows(_lenet_geometry(256, 1, 28, 6, 2), 4)
+    assert conv_numpy.keep_rows(_lenet_geometry(256, 6, 14, 16, 0), 4)
     big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
-    assert big.row_bytes_per_image(4) * 32 == 58 * 64 * 3 * 56 * 4 * 32
-    assert not conv_module.keep_rows(big, 4)
+    assert conv_numpy.row_bytes_per_image(big, 4) * 32 == 58 * 64 * 3 * 56 * 4 * 32
+    assert not conv_numpy.keep_rows(big, 4)
 
 
 @pytest.mark.parametrize(
@@ -383,7 +429,7 @@ def test_conv2d_numpy_to_nchw_tiles(shape, crop):
     src = np.random.default_rng(0).standard_normal(shape)
     src = src[:, crop : shape[1] - crop, crop : shape[2] - crop]
     dst = np.empty((src.shape[3], *src.shape[:3]))
-    conv_module._to_nchw(dst, src)
+    conv_numpy._to_nchw(dst, src)
     np.testing.assert_array_equal(dst, src.transpose(3, 0, 1, 2))
 
 
@@ -394,7 +440,7 @@ def test_conv2d_numpy_hwnc_to_nchw(shape, crop):
     src = np.random.default_rng(0).standard_normal(shape)
     src = src[:, crop : shape[1] - crop]
     dst = np.empty((src.shape[2], src.shape[3], src.shape[0], src.shape[1]))
-    conv_module._hwnc_to_nchw(dst, src)
+    conv_numpy._hwnc_to_nchw(dst, src)
     np.testing.assert_array_equal(dst, src.transpose(2, 3, 0, 1))
 
 
@@ -422,8 +468,8 @@ def test_conv2d_numpy_kept_rows(monkeypatch):
         no_weight_grad = F.conv2d(mg.tensor(x1, requires_grad=True), mg.tensor(w_np), padding=1)
         assert no_weight_grad._ctx.saved_tensors[-1] is None
         kept = []
-        forward = conv_module.conv2d_forward_numpy
-        monkeypatch.setattr(conv_module, "conv2d_forward_numpy", lambda *a: kept.append(a[-1]) or forward(*a))
+        forward = conv_numpy.conv2d_forward_numpy
+        monkeypatch.setattr(conv_numpy, "conv2d_forward_numpy", lambda *a: kept.append(a[-1]) or forward(*a))
         with mg.no_grad():
             F.conv2d(mg.tensor(x1), w, padding=1)
         F.conv2d(mg.tensor(x1), w, padding=1)
