@@ -3,7 +3,7 @@
 The interpreter runs kernels as Python and accepts things a GPU build rejects
 (``tl.dot`` shape rules, type errors), so the property tests alone don't prove a
 kernel works on hardware.  This test runs the full compiler in a separate process
-(without ``TRITON_INTERPRET``, which this test session has set) through
+(without ``TRITON_INTERPRET``, which the test run has set) through
 ``benchmarks/kernel_resources.py --check``.
 """
 
