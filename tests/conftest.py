@@ -12,7 +12,7 @@ Every op test takes the ``kernels`` fixture and so runs once per kernel path:
   ``triton`` path cannot -- code that handles NumPy arrays but not torch tensors -- though not what
   only a GPU does (compiled kernels, TF32).
 
-Nothing is skipped silently: the session header says which paths ran.
+Nothing is skipped silently: the header pytest prints first says which paths ran.
 """
 
 from __future__ import annotations
