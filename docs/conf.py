@@ -71,7 +71,7 @@ author = "the minigrad authors"
 copyright = "minigrad authors, MIT license"
 release = version = minigrad.__version__
 
-extensions = ["myst_nb", "sphinx.ext.autodoc"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]  # napoleon: NumPy-style "Parameters" sections
 exclude_patterns = ["_build", "_extra", "README.md", "**.ipynb_checkpoints"]
 html_extra_path = ["_extra"]
 # MathJax 3 as sphinx-mathjax-offline's wheel ships it (its static/mathjax/ becomes _static/mathjax/).
