@@ -51,15 +51,18 @@ SETUP = """\
 # Setup (generated from the repository): install minigrad when this Python lacks it, and say
 # whether a GPU is present.  Inside a clone with minigrad installed, this cell only reports.
 import importlib.util
+import os
 import subprocess
 import sys
 
-MINIGRAD_SOURCE = {source!r}  # a pip source: "git+https://..." or the folder of a clone
+MINIGRAD_SOURCE = {source!r}  # where pip gets minigrad: "git+https://..." or the folder of a clone
 if importlib.util.find_spec("minigrad") is None:
     if not MINIGRAD_SOURCE:
         raise ModuleNotFoundError("minigrad is not installed: set MINIGRAD_SOURCE to a git URL or a clone's folder")
     print(f"installing minigrad from {{MINIGRAD_SOURCE}} ...")
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"minigrad[train] @ {{MINIGRAD_SOURCE}}"])
+    local = os.path.isdir(MINIGRAD_SOURCE)
+    requirement = f"{{MINIGRAD_SOURCE}}[train]" if local else f"minigrad[train] @ {{MINIGRAD_SOURCE}}"
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", requirement])
     importlib.invalidate_caches()
 
 import torch

@@ -138,8 +138,15 @@ def test_notebooks_are_generated_from_the_scripts(tmp_path):
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "downloads carry no outputs"
 
 
-@pytest.mark.parametrize("source", ["git+https://example.invalid/minigrad.git", ""])
-def test_setup_cell_installs_minigrad_only_when_missing(source, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "source, requirement",
+    [
+        ("git+https://example.invalid/minigrad.git", "minigrad[train] @ git+https://example.invalid/minigrad.git"),
+        (str(ROOT), f"{ROOT}[train]"),
+        ("", None),
+    ],
+)
+def test_setup_cell_installs_minigrad_only_when_missing(source, requirement, monkeypatch, capsys):
     import importlib.util
     import subprocess as sp
 
@@ -158,7 +165,7 @@ def test_setup_cell_installs_minigrad_only_when_missing(source, monkeypatch, cap
             exec(compile(code, "setup", "exec"), {})
         return
     exec(compile(code, "setup", "exec"), {})
-    assert calls == [[sys.executable, "-m", "pip", "install", "-q", f"minigrad[train] @ {source}"]]
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", requirement]]
     out = capsys.readouterr().out
     assert f"installing minigrad from {source}" in out and re.search(r"(GPU: |no GPU)", out), out
 
