@@ -44,8 +44,8 @@ import numpy as np
 import torch
 import triton
 import triton.language as tl
-from _common import FIGURES, QUICK, savefig
-from matplotlib.animation import FuncAnimation, PillowWriter
+from _common import QUICK, save_animation, savefig
+from matplotlib.animation import FuncAnimation
 from matplotlib.patches import Rectangle
 from numpy.lib.stride_tricks import as_strided
 
@@ -113,11 +113,7 @@ def draw_frame(frame: int) -> None:
 
 
 animation = FuncAnimation(fig, draw_frame, frames=n_frames, interval=700)
-FIGURES.mkdir(parents=True, exist_ok=True)
-gif_path = FIGURES / "05_sliding_filter.gif"
-animation.save(gif_path, writer=PillowWriter(fps=1.5))
-plt.close(fig)
-print(f"saved figure: {gif_path}")
+save_animation(animation, "05_sliding_filter", fps=1.5)
 
 # %% [markdown]
 # With `C` input channels the filter is `C x KH x KW`: a box that covers all channels of the window,

@@ -6,7 +6,9 @@ Nothing here is part of what the tutorials teach; it keeps plotting boilerplate 
   with smaller sizes, so the whole set stays fast.
 * ``FIGURES`` -- where figures go: ``tutorials/figures/`` (git ignores it), or the folder named by
   ``MINIGRAD_TUTORIAL_FIGURES`` (the tests use a temporary one).
-* ``savefig(fig, name)`` -- save a matplotlib figure there and say where.
+* ``savefig(fig, name)`` -- save a matplotlib figure there and say where; in a notebook the cell
+  also shows it.
+* ``save_animation(animation, name, fps)`` -- the same for an animation, as a GIF.
 * ``draw_dag(nodes, edges, ax)`` -- boxes and arrows for a small directed graph, left to right.
 
 Importing it also makes ``import minigrad`` work from a plain checkout (no ``pip install -e .``):
@@ -28,7 +30,8 @@ if importlib.util.find_spec("minigrad") is None:
     sys.path.insert(0, str(ROOT))
 
 # Outside a notebook draw off-screen ("Agg"): the scripts must run on machines without a display.
-if "ipykernel" not in sys.modules:
+IN_NOTEBOOK = "ipykernel" in sys.modules
+if not IN_NOTEBOOK:
     matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -38,14 +41,34 @@ QUICK = os.environ.get("MINIGRAD_TUTORIAL_QUICK", "0") == "1"
 FIGURES = Path(os.environ.get("MINIGRAD_TUTORIAL_FIGURES") or ROOT / "tutorials" / "figures")
 
 
-def savefig(fig, name: str) -> Path:
-    """Save ``fig`` as ``FIGURES/name`` (a .png unless ``name`` says otherwise) and close it."""
+def savefig(fig, name: str) -> None:
+    """Save ``fig`` as ``FIGURES/name`` (a .png unless ``name`` says otherwise) and close it.
+
+    In a notebook the figure stays open: the notebook's matplotlib backend shows it below the cell
+    (and closes it then), which is also how a documentation build collects it.  It returns nothing,
+    so a cell that ends with ``savefig(...)`` shows the figure and no return value.
+    """
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / (name if Path(name).suffix else f"{name}.png")
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    if not IN_NOTEBOOK:
+        plt.close(fig)
     print(f"saved figure: {path}")
-    return path
+
+
+def save_animation(animation, name: str, fps: float) -> None:
+    """Save a matplotlib ``animation`` as ``FIGURES/name.gif`` and close its figure; a notebook shows the GIF."""
+    from matplotlib.animation import PillowWriter
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path = FIGURES / f"{name}.gif"
+    animation.save(path, writer=PillowWriter(fps=fps))
+    plt.close(animation._fig)
+    print(f"saved figure: {path}")
+    if IN_NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
 
 
 def draw_dag(nodes: dict, edges: list[tuple], ax, title: str | None = None) -> None:

@@ -4,7 +4,7 @@ Why initialisation matters: a layer ``y = W x`` with ``fan_in`` inputs of varian
 and weights of variance ``s**2`` gives outputs of variance ``fan_in * s**2``.  Stack
 a few layers and the signal explodes or vanishes unless ``s**2 ~ 1 / fan_in``.
 
-Dimension key: a weight has shape (out, in, *kernel), e.g. (out_features, in_features)
+Dimension key: a weight has shape ``(out, in, *kernel)``, e.g. (out_features, in_features)
 for Linear or (C_out, C_in / groups, K_h, K_w) for Conv2d, and::
 
     receptive = prod(kernel)            (1 for Linear)
