@@ -174,6 +174,11 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not value and self._ctx is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use x.detach() for a version of a "
+                "computed tensor that needs no gradient"
+            )
         if value and self.dtype not in FLOAT_DTYPES:
             raise TypeError(f"only float32/float64 tensors can require gradients, this one is {self.dtype}")
         self._requires_grad = bool(value)
@@ -572,20 +577,25 @@ class Tensor:
     add, sub, mul, div, pow, matmul = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__
 
     # ------------------------------------------------------------------ unary functions
+    def _as_float(self) -> Tensor:
+        """This tensor, or an integer / bool one as float32: torch computes exp, log, tanh, sigmoid and
+        sqrt of integers in the default float dtype (NumPy would say float64)."""
+        return self if self.dtype.kind == "f" else self.to(DEFAULT_FLOAT)
+
     def exp(self):
-        return E.Exp.apply(self)
+        return E.Exp.apply(self._as_float())
 
     def log(self):
-        return E.Log.apply(self)
+        return E.Log.apply(self._as_float())
 
     def relu(self):
         return E.ReLU.apply(self)
 
     def tanh(self):
-        return E.Tanh.apply(self)
+        return E.Tanh.apply(self._as_float())
 
     def sigmoid(self):
-        return E.Sigmoid.apply(self)
+        return E.Sigmoid.apply(self._as_float())
 
     def __abs__(self):
         return self.abs()
@@ -594,7 +604,7 @@ class Tensor:
         return E.Abs.apply(self)
 
     def sqrt(self):
-        return E.Sqrt.apply(self)
+        return E.Sqrt.apply(self._as_float())
 
     def softmax(self, dim: int, dtype=None) -> Tensor:
         """Alias of ``minigrad.nn.functional.softmax(self, dim, dtype=dtype)``."""
@@ -622,11 +632,15 @@ class Tensor:
 
     def max(self, dim: int | None = None, keepdim: bool = False):
         """``x.max()`` -> a 0-d tensor; ``x.max(dim)`` -> ``(values, indices)``, as PyTorch."""
-        if self.numel() == 0:
-            raise ValueError(f"max: the tensor of shape {self.shape} is empty")
         if dim is None:
+            if self.numel() == 0:
+                raise ValueError(f"max: the tensor of shape {self.shape} is empty")
             return R.MaxAll.apply(self)
-        (axis,) = R.normalize_dims(dim, self.ndim, "max") or (0,)
+        axis = _one_dim(dim, self.ndim, "max")
+        if self.ndim == 0:  # torch: the value itself, and index 0
+            return max_return_types(self.reshape(()), Tensor(0, device=self.device))
+        if self.shape[axis] == 0:
+            raise IndexError(f"max: dimension {dim} of shape {self.shape} has size 0: there is no maximum")
         return max_return_types(*R.MaxDim.apply(self, axis, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -648,12 +662,16 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dimensions ``start_dim..end_dim`` as one.  As torch: a 0-d tensor becomes (1,), and when
+        nothing is merged (start_dim == end_dim) the tensor itself is returned."""
+        s, e = (_one_dim(d, self.ndim, "flatten") for d in (start_dim, end_dim))
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = (R.normalize_dims(d, self.ndim, "flatten")[0] for d in (start_dim, end_dim))
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1 :])
+        if s == e:
+            return self
+        return self.reshape(self.shape[:s] + (math.prod(self.shape[s : e + 1]),) + self.shape[e + 1 :])
 
     def permute(self, *dims) -> Tensor:
         dims = sizes_arg(dims)
@@ -662,7 +680,9 @@ class Tensor:
         return M.Permute.apply(self, tuple(d % self.ndim for d in dims))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        d0, d1 = (R.normalize_dims(d, self.ndim, "transpose")[0] for d in (dim0, dim1))
+        d0, d1 = (_one_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
+        if self.ndim == 0:
+            return M.Permute.apply(self, ())
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = dims[d1], dims[d0]
         return M.Permute.apply(self, tuple(dims))
@@ -680,9 +700,9 @@ class Tensor:
     def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        (d,) = R.normalize_dims(dim, self.ndim, "squeeze") or (None,)
-        if d is None or self.shape[d] != 1:
-            return self
+        d = _one_dim(dim, self.ndim, "squeeze")
+        if self.ndim == 0 or self.shape[d] != 1:
+            return self.reshape(self.shape)  # a view, as torch's (never the tensor itself)
         return self.reshape(self.shape[:d] + self.shape[d + 1 :])
 
     def expand(self, *shape) -> Tensor:
@@ -702,10 +722,14 @@ class Tensor:
         return M.Expand.apply(self, target)
 
     def contiguous(self) -> Tensor:
-        return self
+        """This tensor if its memory is in C order, else a C-ordered copy (recorded, as a clone)."""
+        data = self.data
+        contiguous = data.flags.c_contiguous if isinstance(data, np.ndarray) else data.is_contiguous()
+        return self if contiguous else self.clone()
 
     def clone(self) -> Tensor:
-        return self * 1
+        """A copy in new memory, in C order; the gradient passes through unchanged."""
+        return M.Clone.apply(self)
 
     def __getitem__(self, index) -> Tensor:
         return M.GetItem.apply(self, _index_tuple(index))
@@ -767,6 +791,13 @@ def _infer_shape(shape: tuple, numel: int, old: tuple) -> tuple[int, ...]:
     ):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {old} ({numel} elements) to {shape}")
     return tuple(numel // known if n == -1 else n for n in shape)
+
+
+def _one_dim(dim, ndim: int, op: str) -> int:
+    """One dimension index, negatives allowed; a 0-d tensor accepts 0 and -1 (as torch)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % max(ndim, 1)
 
 
 def _index_data(index):

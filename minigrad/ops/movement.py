@@ -86,6 +86,18 @@ class GetItem(Function):
         return dx, None
 
 
+class Clone(Function):
+    """``x.clone()``: a C-ordered copy; the gradient passes through."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return namespace(x).copy(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
 class ToDevice(Function):
     """``x.to("cuda")`` / ``x.to("cpu")``: the gradient makes the trip back."""
 
