@@ -100,6 +100,7 @@ from .data import DataLoader, Split, load_digits, load_mnist, random_shift
 from .data.mnist import check_data_dir
 from .errors import UserError
 from .models import ARCHITECTURES, LeNet5
+from .tensor import wrap
 
 DATASETS = ("digits", "mnist")
 OPTIMIZERS = ("adam", "sgd")
@@ -365,7 +366,7 @@ def _train(cfg: TrainConfig, log: Callable[[str], None]) -> TrainResult:
             )
             for images, labels in bar:
                 if cfg.max_shift:
-                    images = mg.Tensor._wrap(random_shift(images.numpy(), cfg.max_shift, shift_rng, background))
+                    images = wrap(random_shift(images.numpy(), cfg.max_shift, shift_rng, background))
                 images, labels = images.to(cfg.device), labels.to(cfg.device)
                 logits = model(images)
                 loss = loss_fn(logits, labels)

@@ -31,6 +31,7 @@ import torch
 from conftest import device_for
 
 import minigrad as mg
+from minigrad.tensor import wrap
 
 TOLERANCES = {np.dtype(np.float64): (1e-9, 1e-10), np.dtype(np.float32): (2e-4, 2e-5)}
 
@@ -100,6 +101,6 @@ def check_against_torch(mg_fn, torch_fn, inputs, dtype, kernels: str, seed: int 
 
 def _leaf(array: np.ndarray, grad: bool) -> mg.Tensor:
     """A leaf tensor around ``array`` itself, so strided (non-contiguous) data reaches the op as it is."""
-    t = mg.Tensor._wrap(array)
+    t = wrap(array)
     t.requires_grad = grad
     return t
