@@ -57,7 +57,6 @@ Python, which is why every ``tl.store`` needs its mask.)
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -275,14 +274,14 @@ def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, r
 def _backward(got, upstream, api, device, torch) -> list[str] | None:
     """Run backward from ``got`` with ``upstream``; a list of problem lines, or None."""
     if api == "minigrad":
-        import minigrad
+        from .tensor import Tensor, wrap
 
-        if not isinstance(got, minigrad.Tensor) or not got.requires_grad:
+        if not isinstance(got, Tensor) or not got.requires_grad:
             return [
                 "the output is not connected to the inputs on minigrad's tape (requires_grad is False): "
                 "apply a minigrad.Function (MyFunction.apply(x)) instead of calling kernels directly"
             ]
-        gradient = minigrad.Tensor._wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
+        gradient = wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
     else:
         if not isinstance(got, torch.Tensor) or got.grad_fn is None:
             return [
@@ -566,9 +565,9 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
             view = np.swapaxes(view, -1, -2)
         if api == "numpy":
             return view
-        import minigrad
+        from .tensor import wrap
 
-        t = minigrad.Tensor._wrap(view)
+        t = wrap(view)
         t.requires_grad = grad and is_float
         return t
     tdtype = getattr(torch, str(a.dtype))
@@ -578,9 +577,9 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
     if transposed:
         view = view.transpose(-1, -2)
     if api == "minigrad":  # CUDA minigrad tensors hold torch tensors
-        import minigrad
+        from .tensor import wrap
 
-        t = minigrad.Tensor._wrap(view)
+        t = wrap(view)
         t.requires_grad = grad and is_float
         return t
     if grad and is_float:
@@ -607,7 +606,9 @@ def _resolve_api(fn, api: str):
 
 
 def _default_device(torch) -> str:
-    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+    from .backend import triton_runs_interpreted
+
+    if torch.cuda.is_available() and not triton_runs_interpreted():
         return "cuda"
     return "cpu"
 
