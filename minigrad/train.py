@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import inspect
 import json
 import math
@@ -107,8 +108,17 @@ from .errors import UserError
 from .models import ARCHITECTURES, LeNet5
 from .tensor import wrap
 
-DATASETS = ("digits", "mnist")
-OPTIMIZERS = ("adam", "sgd")
+# The registries behind --dataset and --optimizer: each name and how to build it.  argparse takes
+# its choices from them and TrainConfig.resolved checks a name against them, so the builders
+# below (load_dataset, make_optimizer) can simply look a name up.
+DATASETS: dict[str, Callable[[str | None], Split]] = {
+    "digits": lambda data_dir: load_digits(),  # scikit-learn's 8x8 digits: offline, no data_dir
+    "mnist": load_mnist,  # data_dir: the IDX files (None: downloaded to the cache)
+}
+OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {
+    "adam": optim.Adam,
+    "sgd": functools.partial(optim.SGD, momentum=0.9),
+}
 DEVICES = mg.backend.DEVICES
 CHECKPOINT_NAME = "lenet5.npz"
 CHECKPOINT_FORMAT = "minigrad-checkpoint"
@@ -261,21 +271,13 @@ def default_device(kernels: str) -> str:
 
 
 def load_dataset(name: str, data_dir: str | None = None) -> Split:
-    """The train/test :class:`~minigrad.data.Split` of ``"digits"`` or ``"mnist"``."""
-    if name == "digits":
-        return load_digits()
-    if name == "mnist":
-        return load_mnist(data_dir)
-    raise UserError(f"unknown dataset {name!r}; use --dataset digits (offline) or --dataset mnist")
+    """The train/test :class:`~minigrad.data.Split` of dataset ``name``, a key of :data:`DATASETS`."""
+    return DATASETS[name](data_dir)
 
 
 def make_optimizer(name: str, params, lr: float) -> optim.Optimizer:
-    """Adam, or SGD with momentum 0.9 (the two ``--optimizer`` choices)."""
-    if name == "adam":
-        return optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=0.9)
-    raise UserError(f"unknown optimizer {name!r}; use --optimizer adam or --optimizer sgd")
+    """Optimizer ``name`` (a key of :data:`OPTIMIZERS`: Adam, or SGD with momentum 0.9) over ``params``."""
+    return OPTIMIZERS[name](params, lr=lr)
 
 
 # ---------------------------------------------------------------------------------------- one epoch
@@ -772,7 +774,7 @@ _METADATA_TYPES: dict[str, tuple[type, ...]] = {
     "minigrad_version": (str,),
     "training": (dict,),
 }
-_METADATA_CHOICES = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "device": DEVICES}
+_METADATA_CHOICES = {"dataset": tuple(DATASETS), "optimizer": tuple(OPTIMIZERS), "device": tuple(DEVICES)}
 
 
 def _check_metadata(path: Path, metadata: Any) -> dict:
