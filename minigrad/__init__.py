@@ -20,6 +20,7 @@ from .errors import UserError
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor, bool_, float32, float64, int32, int64, sizes_arg, uint8
+from .tensor import wrap as _wrap_array
 
 __version__ = "0.1.0"
 
@@ -177,12 +178,12 @@ def arange(start, end=None, step=1, dtype=None, device: str | None = None, requi
 def from_torch(t) -> Tensor:
     """A minigrad Tensor sharing memory with a torch tensor (CPU: zero-copy via NumPy)."""
     data = t.detach()
-    return Tensor._wrap(data if backend.on_cuda(data) else data.numpy())
+    return _wrap_array(data if backend.on_cuda(data) else data.numpy())
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
     """A minigrad Tensor sharing memory with a NumPy array."""
-    return Tensor._wrap(a)
+    return _wrap_array(a)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

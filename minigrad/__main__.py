@@ -13,7 +13,9 @@ Every option is checked before any data is loaded or any step taken: its type an
 by argparse (``choices`` come from the registries: :data:`minigrad.train.DATASETS`,
 :data:`~minigrad.train.OPTIMIZERS`, :data:`minigrad.backend.KERNEL_PATHS` and
 :data:`~minigrad.backend.DEVICES`), the rest -- combinations, ``--out``, ``--data-dir``, the
-checkpoint -- by :meth:`minigrad.train.TrainConfig.resolved` and the readers.
+checkpoint -- by :meth:`minigrad.train.TrainConfig.resolved` and the readers.  The ``train``
+options' destinations are :class:`~minigrad.train.TrainConfig`'s field names, so the parsed
+options become a config in one step (:meth:`~minigrad.train.TrainConfig.from_args`).
 
 Exit codes: 0 on success; **2 for every user error** -- a usage mistake argparse finds, or a
 :class:`minigrad.errors.UserError` (unknown dataset, missing data directory, corrupt file,
@@ -62,23 +64,7 @@ def train(args: argparse.Namespace) -> int:
     from .train import TrainConfig
     from .train import train as run_training
 
-    cfg = TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        seed=args.seed,
-        kernels=args.kernels,
-        device=args.device,
-        out=args.out,
-        max_shift=args.max_shift,
-        threads=args.threads or None,
-        progress=not args.no_progress,
-        resume=args.resume,
-    )
-    run_training(cfg)
+    run_training(TrainConfig.from_args(args))
     return 0
 
 
@@ -210,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", type=_integer(0), default=1, help="BLAS threads while training (default 1; 0: NumPy's default)"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument(
         "--resume",
         metavar="CHECKPOINT",

@@ -179,8 +179,11 @@ def load_triton(module: str) -> ModuleType:
     return importlib.import_module(f"minigrad.ops.{module}")
 
 
-def interpreted() -> bool:
-    """True when Triton kernels run under the CPU interpreter."""
+def triton_runs_interpreted() -> bool:
+    """True when Triton kernels run under the CPU interpreter (``TRITON_INTERPRET=1``).
+
+    This module is the one place that reads the variable, so every other module asks here.
+    """
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 

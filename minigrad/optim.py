@@ -55,7 +55,7 @@ import numpy as np
 
 from . import backend
 from .function import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, wrap
 
 
 class _RequiredParameter:
@@ -291,7 +291,7 @@ def _as_state_tensor(value: Any, p: Tensor, where: str, key: str) -> Tensor:
             f"{where}: {key!r} has shape {tuple(array.shape)}, but the parameter has shape {tuple(p.shape)}"
         )
     copy = np.array(array, dtype=p.dtype, copy=True)
-    return Tensor._wrap(backend.namespace(p.data).asarray(copy))
+    return wrap(backend.namespace(p.data).asarray(copy))
 
 
 class SGD(Optimizer):
@@ -339,7 +339,7 @@ class SGD(Optimizer):
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     # The first step starts the buffer at g itself (no dampening), as PyTorch does.
-                    buf = state["momentum_buffer"] = Tensor._wrap(g.copy() if hasattr(g, "copy") else g.clone())
+                    buf = state["momentum_buffer"] = wrap(g.copy() if hasattr(g, "copy") else g.clone())
                 else:
                     buf.mul_(momentum).add_(g, alpha=1 - dampening)
                 g = g + momentum * buf.data if nesterov else buf.data
@@ -396,10 +396,10 @@ class Adam(Optimizer):
             state = self.state.setdefault(p, {})
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = Tensor._wrap(xp.zeros(p.shape, p.dtype))
-                state["exp_avg_sq"] = Tensor._wrap(xp.zeros(p.shape, p.dtype))
+                state["exp_avg"] = wrap(xp.zeros(p.shape, p.dtype))
+                state["exp_avg_sq"] = wrap(xp.zeros(p.shape, p.dtype))
                 if amsgrad:
-                    state["max_exp_avg_sq"] = Tensor._wrap(xp.zeros(p.shape, p.dtype))
+                    state["max_exp_avg_sq"] = wrap(xp.zeros(p.shape, p.dtype))
             state["step"] += 1
             t = state["step"]
             if weight_decay != 0:

@@ -774,6 +774,16 @@ class Tensor:
         return int(self.item())
 
 
+def wrap(array) -> Tensor:
+    """A Tensor around ``array`` itself: no copy, no conversion, no autograd history.
+
+    The package's way to hand an array it made (an op's result, an optimizer's state, a
+    loaded batch) back as a Tensor; :func:`minigrad.tensor` copies and converts, which
+    those arrays do not need.  Users call :func:`minigrad.from_numpy` for the same thing.
+    """
+    return Tensor._wrap(array)
+
+
 def sizes_arg(args: tuple) -> tuple:
     """Sizes given either way torch allows: ``f(2, 3)`` or ``f((2, 3))``."""
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)

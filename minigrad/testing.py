@@ -40,8 +40,11 @@ output as a whole (a sum of many products is judged against its magnitude).
 dtype      rtol    atol    why
 =========  ======  ======  ==============================================================
 float16    1e-2    1e-3    eps is 1e-3; one or two roundings
-float32    2e-4    2e-5    eps is 1.2e-7; sums of ~1000 terms in another order than BLAS
-float64    1e-9    1e-10   same math in another summation order
+float32    2e-4    2e-5    eps is 1.2e-7; a 5x5x16 conv sums 400 products in another order
+                           than BLAS, and rounding the upstream gradient to float32 adds
+                           one eps more
+float64    1e-9    1e-10   same math in another summation order: ~1e-16 per rounding, times
+                           at most ~1e4 terms (and 1/x-style amplification)
 =========  ======  ======  ==============================================================
 
 Reading past the end
@@ -57,22 +60,23 @@ Python, which is why every ``tl.store`` needs its mask.)
 from __future__ import annotations
 
 import inspect
-import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, TextIO
 
 import numpy as np
 
-__all__ = ["DEFAULT_SHAPES", "TOLERANCES", "KernelCheckError", "check_kernel", "diagnose"]
+__all__ = ["DEFAULT_SHAPES", "TOLERANCES", "CheckOptions", "KernelCheckError", "check_kernel", "diagnose"]
 
 #: Shapes tried when none are given: a single element, sizes that are not
 #: multiples of any power-of-2 block (7, 1000, 1025: the last block is partial,
 #: so the mask matters), an exact multiple (128), and two 2-D shapes.
 DEFAULT_SHAPES: list[tuple[int, ...]] = [(1,), (7,), (128,), (1000,), (1025,), (3, 5), (33, 65)]
 
-#: (rtol, atol) per dtype; see the module docstring.
+#: (rtol, atol) per dtype; see the module docstring.  The op tests (tests/reference.py) use
+#: the same table, so a learner's kernel is held to the standard minigrad's own kernels meet.
 TOLERANCES: dict[np.dtype, tuple[float, float]] = {
     np.dtype(np.float16): (1e-2, 1e-3),
     np.dtype(np.float32): (2e-4, 2e-5),
@@ -91,41 +95,14 @@ class KernelCheckError(AssertionError):
 # --------------------------------------------------------------------------- the checker
 
 
-def check_kernel(
-    fn: Callable[..., Any],
-    reference: Callable[..., Any],
-    shapes: Sequence | None = None,
-    *,
-    inputs: Sequence | Callable[[np.random.Generator], Sequence] | None = None,
-    dtype: Any = "float32",
-    grad: bool = False,
-    n_trials: int = 1,
-    seed: int = 0,
-    low: float | None = None,
-    high: float | None = None,
-    contiguous: bool = True,
-    atol: float | None = None,
-    rtol: float | None = None,
-    api: str = "auto",
-    device: str | None = None,
-    name: str | None = None,
-    raise_on_failure: bool = False,
-    verbose: bool = True,
-    file: TextIO | None = None,
-) -> bool:
-    """Compare ``fn`` with the PyTorch function ``reference`` on random inputs; print what is wrong.
+@dataclass(frozen=True)
+class CheckOptions:
+    """How :func:`check_kernel` draws the inputs, runs both functions, judges and reports.
 
-    Parameters
-    ----------
-    fn : your function (see ``api`` for what it takes and returns).
-    reference : a torch function computing the right answer, e.g. ``torch.relu`` or
-        ``lambda x, b: torch.relu(x + b)``.  Its parameter names label the inputs in the report.
-    shapes : one entry per case.  For a one-input function an entry is a shape, ``(33, 65)``;
-        for several inputs it is a tuple of shapes, ``((33, 65), (65,))``.
-        Default: :data:`DEFAULT_SHAPES` (one-input functions only).
-    inputs : instead of ``shapes``, the inputs themselves: a list of cases (each a sequence of
-        arrays), or a function ``rng -> sequence of arrays`` called ``n_trials`` times.  Integer
-        arrays (class labels, indices) are passed unchanged and get no gradient.
+    Every field is also a keyword of ``check_kernel`` (``check_kernel(f, ref, grad=True)``);
+    an options object passed as ``options=`` is the base those keywords override, so one set of
+    settings can serve several checks.
+
     dtype : the floating dtype of the random inputs (``"float32"``, ``torch.float64``, ...).
     grad : also compare the gradient of every floating input, for the same random upstream
         gradient.  ``fn`` must then be differentiable (a minigrad or torch autograd Function).
@@ -143,45 +120,109 @@ def check_kernel(
     raise_on_failure : raise :class:`KernelCheckError` with the diagnosis instead of returning False.
     verbose : print one line per passing case (the diagnosis of a failure is always printed).
     file : where to print (default ``sys.stdout``).
+    """
+
+    # the inputs
+    dtype: Any = "float32"
+    grad: bool = False
+    n_trials: int = 1
+    seed: int = 0
+    low: float | None = None
+    high: float | None = None
+    contiguous: bool = True
+    # the judgement
+    atol: float | None = None
+    rtol: float | None = None
+    # how fn is called
+    api: str = "auto"
+    device: str | None = None
+    # the report
+    name: str | None = None
+    raise_on_failure: bool = False
+    verbose: bool = True
+    file: TextIO | None = None
+
+
+_OPTION_NAMES = tuple(f.name for f in fields(CheckOptions))
+
+
+def check_kernel(
+    fn: Callable[..., Any],
+    reference: Callable[..., Any],
+    shapes: Sequence | None = None,
+    *,
+    inputs: Sequence | Callable[[np.random.Generator], Sequence] | None = None,
+    options: CheckOptions | None = None,
+    **option_values: Any,
+) -> bool:
+    """Compare ``fn`` with the PyTorch function ``reference`` on random inputs; print what is wrong.
+
+    Parameters
+    ----------
+    fn : your function (see ``api`` for what it takes and returns).
+    reference : a torch function computing the right answer, e.g. ``torch.relu`` or
+        ``lambda x, b: torch.relu(x + b)``.  Its parameter names label the inputs in the report.
+    shapes : one entry per case.  For a one-input function an entry is a shape, ``(33, 65)``;
+        for several inputs it is a tuple of shapes, ``((33, 65), (65,))``.
+        Default: :data:`DEFAULT_SHAPES` (one-input functions only).
+    inputs : instead of ``shapes``, the inputs themselves: a list of cases (each a sequence of
+        arrays), or a function ``rng -> sequence of arrays`` called ``n_trials`` times.  Integer
+        arrays (class labels, indices) are passed unchanged and get no gradient.
+    options : a :class:`CheckOptions` (default: ``CheckOptions()``).
+    **option_values : any :class:`CheckOptions` field (``dtype=``, ``grad=``, ``contiguous=``,
+        ``low=``/``high=``, ``atol=``/``rtol=``, ``api=``, ``verbose=`` ...), overriding ``options``.
 
     Returns True when every case passes.  It stops at the first failing case, prints its
     diagnosis, and returns False.
     """
     import torch
 
-    out_file = file if file is not None else sys.stdout
-    dt = _as_dtype(dtype)
+    unknown = sorted(set(option_values) - set(_OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"check_kernel: unknown keyword {', '.join(map(repr, unknown))}; it takes shapes, inputs, options "
+            f"and the CheckOptions fields {', '.join(_OPTION_NAMES)}"
+        )
+    opts = replace(options if options is not None else CheckOptions(), **option_values)
+    out_file = opts.file if opts.file is not None else sys.stdout
+    dt = _as_dtype(opts.dtype)
     if dt not in TOLERANCES:
         raise TypeError(f"check_kernel: dtype must be one of {[str(d) for d in TOLERANCES]}, got {dt}")
     default_rtol, default_atol = TOLERANCES[dt]
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
-    fn, api = _resolve_api(fn, api)
-    if api == "numpy" and grad:
+    fn, api = _resolve_api(fn, opts.api)
+    if api == "numpy" and opts.grad:
         raise ValueError("check_kernel: grad=True needs a differentiable function (api 'torch' or 'minigrad')")
     if api == "minigrad" and dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"check_kernel: minigrad tensors are float32 or float64, not {dt}")
-    device = "cpu" if api == "numpy" else device or _default_device(torch)
-    if n_trials < 1:
-        raise ValueError(f"check_kernel: n_trials must be at least 1, got {n_trials}")
+    if opts.n_trials < 1:
+        raise ValueError(f"check_kernel: n_trials must be at least 1, got {opts.n_trials}")
+    # From here on every option holds its final value.
+    opts = replace(
+        opts,
+        dtype=dt,
+        api=api,
+        rtol=default_rtol if opts.rtol is None else opts.rtol,
+        atol=default_atol if opts.atol is None else opts.atol,
+        device="cpu" if api == "numpy" else opts.device or _default_device(torch),
+    )
     owner = getattr(fn, "__self__", None)  # MyFunction.apply is bound to the class MyFunction
-    label = name or (owner.__name__ if isinstance(owner, type) else None) or _name_of(fn)
-    cases = _make_cases(shapes, inputs, n_trials, seed, dt, low, high)
+    label = opts.name or (owner.__name__ if isinstance(owner, type) else None) or _name_of(fn)
+    cases = _make_cases(shapes, inputs, opts)
     arg_names = _argument_names(reference)
-    rng = np.random.default_rng(seed + 1)  # upstream gradients
+    rng = np.random.default_rng(opts.seed + 1)  # upstream gradients
 
     def say(line: str) -> None:
         print(line, file=out_file)
 
-    extra = ", with gradients" if grad else ""
-    if verbose:
+    extra = ", with gradients" if opts.grad else ""
+    if opts.verbose:
         say(f"check_kernel({label}): {_plural(len(cases), 'case')}, {dt}{extra}, compared with {_name_of(reference)}")
     for number, arrays in enumerate(cases, 1):
         names = _names_for(arg_names, len(arrays))
         case = ", ".join(f"{n}{tuple(a.shape)}" for n, a in zip(names, arrays))
-        problems = _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, rtol, atol, rng, torch)
+        problems = _run_case(fn, reference, arrays, names, opts, rng, torch)
         if problems is None:
-            if verbose:
+            if opts.verbose:
                 say(f"  ok    case {number}: {case}")
             continue
         lines = [f"check_kernel({label}): FAILED on case {number} of {len(cases)}: {case} ({dt}{extra})"]
@@ -190,16 +231,20 @@ def check_kernel(
             lines.append(f"  ({_plural(len(cases) - number, 'later case')} not run; fix this one first)")
         message = "\n".join(lines)
         say(message)
-        if raise_on_failure:
+        if opts.raise_on_failure:
             raise KernelCheckError(message)
         return False
-    if verbose:
+    if opts.verbose:
         say(f"check_kernel({label}): {'the case' if len(cases) == 1 else f'all {len(cases)} cases'} passed")
     return True
 
 
-def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, rtol, atol, rng, torch):
-    """Run one case on both sides; return None if it passes, else the lines of the diagnosis."""
+def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
+    """Run one case on both sides; return None if it passes, else the lines of the diagnosis.
+
+    ``opts`` holds final values (a NumPy dtype, numeric tolerances, the device and api).
+    """
+    dt, grad, device, rtol, atol = opts.dtype, opts.grad, opts.device, opts.rtol, opts.atol
     # The reference: float64 leaves holding exactly the values fn gets.
     ref_inputs = []
     for a in arrays:
@@ -216,7 +261,7 @@ def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, r
             "for a function of several inputs pass shapes=[((3, 4), (4,)), ...] (one tuple of shapes per case)"
         ) from exc
 
-    mine = [_make_input(a, api, dt, grad, device, contiguous, torch) for a in arrays]
+    mine = [_make_input(a, opts.api, dt, grad, device, opts.contiguous, torch) for a in arrays]
     try:
         got = fn(*mine)
     except Exception as exc:  # the learner's bug: report it instead of a bare traceback
@@ -251,7 +296,7 @@ def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, r
         return ["grad=True needs a function with a single output"]
     upstream = rng.standard_normal(np.shape(expected_outs[0].detach().numpy())).astype(dt)
     expected.backward(torch.tensor(upstream.astype(np.float64)))
-    problem = _backward(got, upstream, api, device, torch)
+    problem = _backward(got, upstream, opts.api, device, torch)
     if problem:
         return problem
     for i, (a, m, r) in enumerate(zip(arrays, mine, ref_inputs)):
@@ -275,14 +320,14 @@ def _run_case(fn, reference, arrays, names, api, dt, grad, device, contiguous, r
 def _backward(got, upstream, api, device, torch) -> list[str] | None:
     """Run backward from ``got`` with ``upstream``; a list of problem lines, or None."""
     if api == "minigrad":
-        import minigrad
+        from .tensor import Tensor, wrap
 
-        if not isinstance(got, minigrad.Tensor) or not got.requires_grad:
+        if not isinstance(got, Tensor) or not got.requires_grad:
             return [
                 "the output is not connected to the inputs on minigrad's tape (requires_grad is False): "
                 "apply a minigrad.Function (MyFunction.apply(x)) instead of calling kernels directly"
             ]
-        gradient = minigrad.Tensor._wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
+        gradient = wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
     else:
         if not isinstance(got, torch.Tensor) or got.grad_fn is None:
             return [
@@ -496,9 +541,10 @@ def _describe_exception(exc: BaseException, who: str) -> list[str]:
 # --------------------------------------------------------------------------- inputs
 
 
-def _make_cases(shapes, inputs, n_trials, seed, dt, low, high) -> list[list[np.ndarray]]:
-    """The list of cases: each a list of NumPy arrays (floats already rounded to ``dt``)."""
-    rng = np.random.default_rng(seed)
+def _make_cases(shapes, inputs, opts: CheckOptions) -> list[list[np.ndarray]]:
+    """The list of cases: each a list of NumPy arrays (floats already rounded to ``opts.dtype``)."""
+    dt, n_trials, low, high = opts.dtype, opts.n_trials, opts.low, opts.high
+    rng = np.random.default_rng(opts.seed)
     if inputs is not None and shapes is not None:
         raise ValueError("check_kernel: give shapes or inputs, not both")
     if inputs is not None:
@@ -566,9 +612,9 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
             view = np.swapaxes(view, -1, -2)
         if api == "numpy":
             return view
-        import minigrad
+        from .tensor import wrap
 
-        t = minigrad.Tensor._wrap(view)
+        t = wrap(view)
         t.requires_grad = grad and is_float
         return t
     tdtype = getattr(torch, str(a.dtype))
@@ -578,9 +624,9 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
     if transposed:
         view = view.transpose(-1, -2)
     if api == "minigrad":  # CUDA minigrad tensors hold torch tensors
-        import minigrad
+        from .tensor import wrap
 
-        t = minigrad.Tensor._wrap(view)
+        t = wrap(view)
         t.requires_grad = grad and is_float
         return t
     if grad and is_float:
@@ -607,7 +653,9 @@ def _resolve_api(fn, api: str):
 
 
 def _default_device(torch) -> str:
-    if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+    from .backend import triton_runs_interpreted
+
+    if torch.cuda.is_available() and not triton_runs_interpreted():
         return "cuda"
     return "cpu"
 

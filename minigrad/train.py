@@ -14,6 +14,11 @@ write in PyTorch::
             scheduler.step()                         # cosine decay of the learning rate
         evaluate(model, test_loader)                 # model.eval(), no_grad()
 
+and it is split the way the PyTorch MNIST example splits it: :func:`train_one_epoch`
+(the inner loop), :func:`evaluate`, :func:`fit` (the epochs, the checkpoint after each,
+resuming) and :func:`save_artifacts` (the plots and metrics); :func:`train` resolves
+the config and runs :func:`fit` on the chosen kernels.
+
 The defaults (:data:`DEFAULTS`) were chosen by running them: Adam with a learning
 rate of 5e-3 decayed to 0 along a cosine over the whole run, random shifts of up to
 2 pixels, batch 32 (digits, 20 epochs) or 64 (MNIST, 8 epochs).  Measured on the
@@ -78,6 +83,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import inspect
 import json
 import math
@@ -87,7 +93,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +106,19 @@ from .data import DataLoader, Split, load_digits, load_mnist, random_shift
 from .data.mnist import check_data_dir
 from .errors import UserError
 from .models import ARCHITECTURES, LeNet5
+from .tensor import wrap
 
-DATASETS = ("digits", "mnist")
-OPTIMIZERS = ("adam", "sgd")
+# The registries behind --dataset and --optimizer: each name and how to build it.  argparse takes
+# its choices from them and TrainConfig.resolved checks a name against them, so the builders
+# below (load_dataset, make_optimizer) can simply look a name up.
+DATASETS: dict[str, Callable[[str | None], Split]] = {
+    "digits": lambda data_dir: load_digits(),  # scikit-learn's 8x8 digits: offline, no data_dir
+    "mnist": load_mnist,  # data_dir: the IDX files (None: downloaded to the cache)
+}
+OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {
+    "adam": optim.Adam,
+    "sgd": functools.partial(optim.SGD, momentum=0.9),
+}
 DEVICES = mg.backend.DEVICES
 CHECKPOINT_NAME = "lenet5.npz"
 CHECKPOINT_FORMAT = "minigrad-checkpoint"
@@ -141,6 +157,16 @@ class TrainConfig:
     threads: int | None = 1
     progress: bool = True
     resume: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> TrainConfig:
+        """The config of parsed ``minigrad train`` options: the parser's destinations are the field names.
+
+        One step for every option, so a new option is a field and a parser argument, nothing more.
+        """
+        values = {f.name: getattr(args, f.name) for f in fields(cls)}
+        values["threads"] = values["threads"] or None  # --threads 0: NumPy's default
+        return cls(**values)
 
     def resolved(self) -> TrainConfig:
         """A copy with defaults filled in, after checking every option (UserError when one is wrong).
@@ -245,21 +271,68 @@ def default_device(kernels: str) -> str:
 
 
 def load_dataset(name: str, data_dir: str | None = None) -> Split:
-    """The train/test :class:`~minigrad.data.Split` of ``"digits"`` or ``"mnist"``."""
-    if name == "digits":
-        return load_digits()
-    if name == "mnist":
-        return load_mnist(data_dir)
-    raise UserError(f"unknown dataset {name!r}; use --dataset digits (offline) or --dataset mnist")
+    """The train/test :class:`~minigrad.data.Split` of dataset ``name``, a key of :data:`DATASETS`."""
+    return DATASETS[name](data_dir)
 
 
 def make_optimizer(name: str, params, lr: float) -> optim.Optimizer:
-    """Adam, or SGD with momentum 0.9 (the two ``--optimizer`` choices)."""
-    if name == "adam":
-        return optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=0.9)
-    raise UserError(f"unknown optimizer {name!r}; use --optimizer adam or --optimizer sgd")
+    """Optimizer ``name`` (a key of :data:`OPTIMIZERS`: Adam, or SGD with momentum 0.9) over ``params``."""
+    return OPTIMIZERS[name](params, lr=lr)
+
+
+# ---------------------------------------------------------------------------------------- one epoch
+@dataclass
+class EpochStats:
+    """What one pass over the training data measured."""
+
+    loss: float  # mean cross-entropy over the epoch's images, each batch's before its step
+    accuracy: float
+    images: int
+    step_losses: list[float]
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: optim.Optimizer,
+    scheduler: optim.CosineAnnealingLR | None = None,
+    *,
+    device: str = "cpu",
+    augment: Callable[[mg.Tensor], mg.Tensor] | None = None,
+    progress: bool = False,
+    desc: str = "",
+) -> EpochStats:
+    """One pass over ``loader``: a forward, backward and optimizer step per batch.
+
+    ``augment`` changes each batch of images before the forward pass (on the CPU); the
+    scheduler, if any, steps after every optimizer step (the cosine schedule counts steps).
+    """
+    from tqdm import tqdm
+
+    model.train()
+    loss_fn = nn.CrossEntropyLoss()
+    step_losses: list[float] = []
+    loss_sum, correct, count = 0.0, 0, 0
+    bar = tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
+    for images, labels in bar:
+        if augment is not None:
+            images = augment(images)
+        images, labels = images.to(device), labels.to(device)
+        logits = model(images)
+        loss = loss_fn(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        n = len(labels)
+        step_losses.append(loss.item())
+        loss_sum += step_losses[-1] * n
+        correct += int((logits.data.argmax(1) == labels.data).sum())
+        count += n
+        bar.set_postfix(loss=f"{loss_sum / count:.4f}", acc=f"{correct / count:.2%}", refresh=False)
+    bar.close()
+    return EpochStats(loss_sum / max(count, 1), correct / max(count, 1), count, step_losses)
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu") -> tuple[float, float]:
@@ -277,11 +350,12 @@ def evaluate(model: nn.Module, loader: DataLoader, device: str = "cpu") -> tuple
     return total_loss / max(count, 1), correct / max(count, 1)
 
 
+# ---------------------------------------------------------------------------------------- the run
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train LeNet-5 as ``config`` says; publish the checkpoint, plots and metrics; return the results."""
     cfg = config.resolved()
     with mg.use_kernels(cfg.kernels), _blas_threads(cfg.threads):
-        return _train(cfg, log)
+        return fit(cfg, log)
 
 
 @contextlib.contextmanager
@@ -299,43 +373,75 @@ def _blas_threads(n: int | None):
         yield
 
 
-def _train(cfg: TrainConfig, log: Callable[[str], None]) -> TrainResult:
-    from tqdm import tqdm
+HISTORY_KEYS = ("step_loss", "train_loss", "train_acc", "test_loss", "test_acc")
 
-    split = load_dataset(cfg.dataset, cfg.data_dir)
-    log(split.description)
+
+@dataclass
+class TrainingState:
+    """Everything a run changes while it trains: what each checkpoint stores and ``--resume`` restores."""
+
+    model: nn.Module
+    optimizer: optim.Optimizer
+    scheduler: optim.CosineAnnealingLR
+    # Separate generators for the initial weights, the batch order and the shifts, so each depends on the seed only.
+    generators: dict[str, np.random.Generator]
+    epoch: int = 0  # epochs finished
+    history: dict[str, list] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    clock: dict[str, float] = field(
+        default_factory=lambda: {"train_seconds": 0.0, "images_seen": 0, "total_seconds": 0.0}
+    )
+
+    def record(self, epoch: int, stats: EpochStats, seconds: float, test_loss: float, test_acc: float) -> None:
+        """Add finished epoch ``epoch`` (its training ``stats``, ``seconds`` and test results) to the state."""
+        self.epoch = epoch
+        self.history["step_loss"] += stats.step_losses
+        for key, value in zip(HISTORY_KEYS[1:], (stats.loss, stats.accuracy, test_loss, test_acc)):
+            self.history[key].append(value)
+        self.clock["train_seconds"] += seconds
+        self.clock["images_seen"] += stats.images
+
+    def training_dict(self, split: Split) -> dict:
+        """The state as a checkpoint stores it (tensors and arrays go into the ``.npz`` file)."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {name: g.bit_generator.state for name, g in self.generators.items()},
+            "history": self.history,
+            "clock": self.clock,
+            "sizes": [len(split.train), len(split.test)],
+        }
+
+
+def _start(cfg: TrainConfig, split: Split) -> tuple[TrainingState, DataLoader, Callable | None]:
+    """A new run's state, its training loader and its augmentation, all drawn from ``cfg.seed``."""
     mg.manual_seed(cfg.seed)  # the initial weights
     model = LeNet5().to(cfg.device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
-    loss_fn = nn.CrossEntropyLoss()
-    # Separate generators for the batch order and the shifts, so both depend on the seed only.
     train_loader = DataLoader(
         split.train, batch_size=cfg.batch_size, shuffle=True, generator=np.random.default_rng([cfg.seed, 1])
     )
     shift_rng = np.random.default_rng([cfg.seed, 2])
-    generators = {"minigrad": mg._generator(), "batches": train_loader.generator, "shifts": shift_rng}
-    background = float(split.train.arrays[0].min())  # the value of a blank pixel after normalisation
     scheduler = optim.CosineAnnealingLR(optimizer, T_max=cfg.epochs * len(train_loader))
-    test_loader = DataLoader(split.test, batch_size=500)
-    kernels = mg.backend.kernel_path(cfg.device)
-    history: dict[str, list] = {k: [] for k in ("step_loss", "train_loss", "train_acc", "test_loss", "test_acc")}
-    clock = {"train_seconds": 0.0, "images_seen": 0, "total_seconds": 0.0}
-    first_epoch = 1
-    if cfg.resume is not None:
-        first_epoch = _restore(cfg.resume, split, model, optimizer, scheduler, generators, history, clock)
-        log(f"resuming {cfg.resume} after epoch {first_epoch - 1}/{cfg.epochs}")
-    log(
-        f"LeNet-5 ({sum(p.numel() for p in model.parameters())} parameters), {cfg.optimizer} lr {cfg.lr:g}, "
-        f"(cosine decay), batch {cfg.batch_size}, {cfg.epochs} epochs, shifts <= {cfg.max_shift} px, "
-        f"{kernels} kernels on {cfg.device}, seed {cfg.seed}"
-    )
-    metadata = {
+    generators = {"minigrad": mg._generator(), "batches": train_loader.generator, "shifts": shift_rng}
+    augment = None
+    if cfg.max_shift:
+        background = float(split.train.arrays[0].min())  # the value of a blank pixel after normalisation
+
+        def augment(images: mg.Tensor) -> mg.Tensor:
+            return wrap(random_shift(images.numpy(), cfg.max_shift, shift_rng, background))
+
+    return TrainingState(model, optimizer, scheduler, generators), train_loader, augment
+
+
+def _metadata(cfg: TrainConfig, split: Split, state: TrainingState) -> dict:
+    """The checkpoint's JSON header: what was trained, on what, and how."""
+    return {
         "arch": "LeNet5",
-        "arch_kwargs": {"num_classes": model.num_classes},
-        "epoch": first_epoch - 1,
+        "arch_kwargs": {"num_classes": state.model.num_classes},
+        "epoch": state.epoch,
         "epochs": cfg.epochs,
-        "accuracy": None,
-        "test_loss": None,
+        "accuracy": state.history["test_acc"][-1] if state.history["test_acc"] else None,
+        "test_loss": state.history["test_loss"][-1] if state.history["test_loss"] else None,
         "dataset": cfg.dataset,
         "data_dir": cfg.data_dir,
         "split": split.description,
@@ -344,125 +450,119 @@ def _train(cfg: TrainConfig, log: Callable[[str], None]) -> TrainResult:
         "batch_size": cfg.batch_size,
         "max_shift": cfg.max_shift,
         "seed": cfg.seed,
-        "kernels": kernels,
+        "kernels": mg.backend.kernel_path(cfg.device),
         "device": cfg.device,
         "out": os.path.abspath(cfg.out),  # where --resume publishes, from whichever directory it runs
         "minigrad_version": mg.__version__,
     }
 
+
+def fit(cfg: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Train for the epochs ``cfg`` has left, checkpointing after each; then save and publish the artifacts.
+
+    ``cfg`` is a :meth:`TrainConfig.resolved` config; :func:`train` resolves it and sets the kernels.
+    """
+    split = load_dataset(cfg.dataset, cfg.data_dir)
+    log(split.description)
+    state, train_loader, augment = _start(cfg, split)
+    test_loader = DataLoader(split.test, batch_size=500)
+    if cfg.resume is not None:
+        _restore(cfg.resume, split, state)
+        log(f"resuming {cfg.resume} after epoch {state.epoch}/{cfg.epochs}")
+    metadata = _metadata(cfg, split, state)
+    log(
+        f"LeNet-5 ({sum(p.numel() for p in state.model.parameters())} parameters), {cfg.optimizer} lr {cfg.lr:g}, "
+        f"(cosine decay), batch {cfg.batch_size}, {cfg.epochs} epochs, shifts <= {cfg.max_shift} px, "
+        f"{metadata['kernels']} kernels on {cfg.device}, seed {cfg.seed}"
+    )
     out = Path(cfg.out)
     target = out.resolve()  # a symlinked --out: its target is replaced, the link stays
     staging = make_staging_dir(target)
     checkpoint = staging / CHECKPOINT_NAME
-    start = time.perf_counter() - clock["total_seconds"]
+    start = time.perf_counter() - state.clock["total_seconds"]
     try:
-        for epoch in range(first_epoch, cfg.epochs + 1):
-            model.train()
-            loss_sum, correct, count = 0.0, 0, 0
+        for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            bar = tqdm(
-                train_loader, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False, disable=not cfg.progress
+            stats = train_one_epoch(
+                state.model,
+                train_loader,
+                state.optimizer,
+                state.scheduler,
+                device=cfg.device,
+                augment=augment,
+                progress=cfg.progress,
+                desc=f"epoch {epoch}/{cfg.epochs}",
             )
-            for images, labels in bar:
-                if cfg.max_shift:
-                    images = mg.Tensor._wrap(random_shift(images.numpy(), cfg.max_shift, shift_rng, background))
-                images, labels = images.to(cfg.device), labels.to(cfg.device)
-                logits = model(images)
-                loss = loss_fn(logits, labels)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                n = len(labels)
-                loss_value = loss.item()
-                history["step_loss"].append(loss_value)
-                loss_sum += loss_value * n
-                correct += int((logits.data.argmax(1) == labels.data).sum())
-                count += n
-                bar.set_postfix(loss=f"{loss_sum / count:.4f}", acc=f"{correct / count:.2%}", refresh=False)
-            bar.close()
-            epoch_seconds = time.perf_counter() - t0
-            clock["train_seconds"] += epoch_seconds
-            clock["images_seen"] += count
-            test_loss, test_acc = evaluate(model, test_loader, cfg.device)
-            for key, value in (
-                ("train_loss", loss_sum / count),
-                ("train_acc", correct / count),
-                ("test_loss", test_loss),
-                ("test_acc", test_acc),
-            ):
-                history[key].append(value)
-            clock["total_seconds"] = time.perf_counter() - start
+            seconds = time.perf_counter() - t0
+            test_loss, test_acc = evaluate(state.model, test_loader, cfg.device)
+            state.record(epoch, stats, seconds, test_loss, test_acc)
+            state.clock["total_seconds"] = time.perf_counter() - start
             metadata.update(epoch=epoch, accuracy=test_acc, test_loss=test_loss)
-            training = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": {name: g.bit_generator.state for name, g in generators.items()},
-                "history": history,
-                "clock": clock,
-                "sizes": [len(split.train), len(split.test)],
-            }
-            save_checkpoint(checkpoint, model, metadata, training)
+            save_checkpoint(checkpoint, state.model, metadata, state.training_dict(split))
             log(
-                f"epoch {epoch:2d}/{cfg.epochs}  train loss {loss_sum / count:.4f} acc {correct / count:6.2%}  |  "
-                f"test loss {test_loss:.4f} acc {test_acc:6.2%}  |  {count / epoch_seconds:6.0f} img/s"
+                f"epoch {epoch:2d}/{cfg.epochs}  train loss {stats.loss:.4f} acc {stats.accuracy:6.2%}  |  "
+                f"test loss {test_loss:.4f} acc {test_acc:6.2%}  |  {stats.images / seconds:6.0f} img/s"
             )
         seconds = time.perf_counter() - start
-        ips = clock["images_seen"] / clock["train_seconds"]
-        plot_curves(history, staging / "curves.png", title=f"LeNet-5 on {cfg.dataset}")
-        plot_filters(model.conv1.weight.numpy(), staging / "filters.png")
-        metrics = dict(
-            metadata,
-            images_per_second=ips,
-            train_seconds=clock["train_seconds"],
-            total_seconds=seconds,
-            **history,
-        )
-        _atomic_write(staging / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=1).encode()))
+        save_artifacts(staging, state, metadata, seconds, title=f"LeNet-5 on {cfg.dataset}")
         publish(staging, target)
     except BaseException:
-        if checkpoint.is_file():
-            how = (
-                f"continue with `python -m minigrad train --resume {checkpoint}`"
-                if metadata["epoch"] < cfg.epochs
-                else f"all epochs had finished: `python -m minigrad eval {checkpoint}` evaluates it"
-            )
-            print(
-                f"minigrad: the run stopped after epoch {metadata['epoch']}/{cfg.epochs}; {out} is unchanged. "
-                f"Its last checkpoint is kept: {how}",
-                file=sys.stderr,
-            )
-        else:
-            shutil.rmtree(staging, ignore_errors=True)
+        _keep_or_discard(staging, checkpoint, metadata["epoch"], cfg.epochs, out)
         raise
     if cfg.resume is not None:
         _remove_if_staging(Path(cfg.resume), target)
 
     n_test = len(split.test)
-    acc = history["test_acc"][-1]
+    acc = state.history["test_acc"][-1]
+    ips = state.clock["images_seen"] / state.clock["train_seconds"]
     log(f"test accuracy: {acc:.2%} ({round(acc * n_test)}/{n_test}) after {cfg.epochs} epochs")
+    kernels = metadata["kernels"]
     log(f"speed: {ips:.0f} training images/s on the {kernels} kernels ({cfg.device}); {seconds:.1f} s in all")
-    log(f"saved {out / CHECKPOINT_NAME}, {out / 'curves.png'}, {out / 'filters.png'}, {out / 'metrics.json'}")
-    return TrainResult(acc, history["test_loss"][-1], ips, seconds, out / CHECKPOINT_NAME, history)
+    log(f"saved {', '.join(str(out / name) for name in OUTPUT_NAMES)}")
+    return TrainResult(acc, state.history["test_loss"][-1], ips, seconds, out / CHECKPOINT_NAME, state.history)
 
 
-def _restore(
-    path: str,
-    split: Split,
-    model: nn.Module,
-    optimizer: optim.Optimizer,
-    scheduler: optim.CosineAnnealingLR,
-    generators: dict[str, np.random.Generator],
-    history: dict[str, list],
-    clock: dict[str, float],
-) -> int:
-    """Load a checkpoint's weights and training state into the freshly built objects; return the next epoch.
+def save_artifacts(staging: Path, state: TrainingState, metadata: dict, seconds: float, title: str = "") -> None:
+    """Write the plots and ``metrics.json`` beside the checkpoint in ``staging`` (see the module docstring)."""
+    plot_curves(state.history, staging / "curves.png", title=title)
+    plot_filters(state.model.conv1.weight.numpy(), staging / "filters.png")
+    metrics = dict(
+        metadata,
+        images_per_second=state.clock["images_seen"] / state.clock["train_seconds"],
+        train_seconds=state.clock["train_seconds"],
+        total_seconds=seconds,
+        **state.history,
+    )
+    _atomic_write(staging / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=1).encode()))
+
+
+def _keep_or_discard(staging: Path, checkpoint: Path, epoch: int, epochs: int, out: Path) -> None:
+    """After a run stopped early: keep its staging directory if it holds a checkpoint (and say how to
+    go on from it), else delete it."""
+    if not checkpoint.is_file():
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    how = (
+        f"continue with `python -m minigrad train --resume {checkpoint}`"
+        if epoch < epochs
+        else f"all epochs had finished: `python -m minigrad eval {checkpoint}` evaluates it"
+    )
+    print(
+        f"minigrad: the run stopped after epoch {epoch}/{epochs}; {out} is unchanged. "
+        f"Its last checkpoint is kept: {how}",
+        file=sys.stderr,
+    )
+
+
+def _restore(path: str, split: Split, state: TrainingState) -> None:
+    """Load a checkpoint's weights and training state into a freshly started ``state``.
 
     Every part is checked (UserError naming the file and the part) before training starts.
     """
     arrays, meta = read_checkpoint(path)
     training, epoch = meta["training"], meta["epoch"]
-    _load_weights(path, model, arrays, meta["arch"])
+    _load_weights(path, state.model, arrays, meta["arch"])
+    history, clock, scheduler = state.history, state.clock, state.scheduler
     try:
         sizes = training["sizes"]
         if sizes != [len(split.train), len(split.test)]:
@@ -470,17 +570,17 @@ def _restore(
                 f"{path}: that run trained on {sizes[0]} / tested on {sizes[1]} images, this data has "
                 f"{len(split.train)} / {len(split.test)}: pass the run's data (--data-dir) to resume it"
             )
-        state = training["optimizer"]
-        state = dict(state, state={int(k): v for k, v in state["state"].items()})  # JSON keys are strings
-        optimizer.load_state_dict(state)
+        optimizer_state = training["optimizer"]
+        optimizer_state = dict(optimizer_state, state={int(k): v for k, v in optimizer_state["state"].items()})
+        state.optimizer.load_state_dict(optimizer_state)  # (JSON turned the parameter indices into strings)
         scheduler_state = training["scheduler"]
         if scheduler_state.get("T_max") != scheduler.T_max:
             raise ValueError(f"its schedule spans {scheduler_state.get('T_max')} steps, this run {scheduler.T_max}")
         scheduler.load_state_dict(scheduler_state)
         rng = training["rng"]
-        if set(rng) != set(generators):
-            raise ValueError(f"random generator states {sorted(rng)}, expected {sorted(generators)}")
-        for name, generator in generators.items():
+        if set(rng) != set(state.generators):
+            raise ValueError(f"random generator states {sorted(rng)}, expected {sorted(state.generators)}")
+        for name, generator in state.generators.items():
             generator.bit_generator.state = rng[name]
         saved_history = training["history"]
         per_epoch = [k for k in history if k != "step_loss"]
@@ -500,7 +600,7 @@ def _restore(
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         what = f"missing entry {e}" if isinstance(e, KeyError) else str(e).replace("\n", " ")
         raise UserError(f"{path}: its training state cannot be resumed ({what}); the file is damaged") from None
-    return epoch + 1
+    state.epoch = epoch
 
 
 # ---------------------------------------------------------------------------------------- the output directory
@@ -674,7 +774,7 @@ _METADATA_TYPES: dict[str, tuple[type, ...]] = {
     "minigrad_version": (str,),
     "training": (dict,),
 }
-_METADATA_CHOICES = {"dataset": DATASETS, "optimizer": OPTIMIZERS, "device": DEVICES}
+_METADATA_CHOICES = {"dataset": tuple(DATASETS), "optimizer": tuple(OPTIMIZERS), "device": tuple(DEVICES)}
 
 
 def _check_metadata(path: Path, metadata: Any) -> dict:
@@ -862,16 +962,21 @@ def plot_filters(weight: np.ndarray, path: str | os.PathLike) -> Path:
 
 
 __all__ = [
+    "EpochStats",
     "TrainConfig",
     "TrainResult",
+    "TrainingState",
     "check_out_dir",
     "default_device",
     "evaluate",
     "export_torch",
+    "fit",
     "load_checkpoint",
     "load_dataset",
     "publish",
     "read_checkpoint",
+    "save_artifacts",
     "save_checkpoint",
     "train",
+    "train_one_epoch",
 ]

@@ -6,22 +6,13 @@ PyTorch (float64, on the *same* values: the float32 inputs are widened exactly),
 then compares the output and the gradient of every float input, for a random
 upstream gradient.
 
-Tolerances (``|actual - expected| <= atol * scale + rtol * |expected|``, with
+Tolerances: ``|actual - expected| <= atol * scale + rtol * |expected|``, with
 ``scale = max(1, max|expected|)`` so sums of many terms are judged relative to
-their size):
-
-=========  ========  ========  ===========================================================
-dtype      rtol      atol      why
-=========  ========  ========  ===========================================================
-float64    1e-9      1e-10     same math in another summation order: ~1e-16 per rounding,
-                               times at most ~1e4 terms (and 1/x-style amplification)
-float32    2e-4      2e-5      float32 eps is 1.2e-7; a 5x5x16 conv sums 400 products, and
-                               the float32 upstream gradient rounding adds one eps more;
-                               the Triton path accumulates in a different order than BLAS
-=========  ========  ========  ===========================================================
-
-The same table holds for both kernel paths: the interpreter computes ``tl.dot`` in
-true fp32 and the GPU kernels use ``input_precision="ieee"`` (no TF32).
+their size, and ``(rtol, atol)`` from :data:`minigrad.testing.TOLERANCES` -- the
+one table the op tests and the learners' :func:`~minigrad.testing.check_kernel`
+share (its module docstring says why each value is what it is).  The same table
+holds for both kernel paths: the interpreter computes ``tl.dot`` in true fp32
+and the GPU kernels use ``input_precision="ieee"`` (no TF32).
 """
 
 from __future__ import annotations
@@ -31,8 +22,8 @@ import torch
 from conftest import device_for
 
 import minigrad as mg
-
-TOLERANCES = {np.dtype(np.float64): (1e-9, 1e-10), np.dtype(np.float32): (2e-4, 2e-5)}
+from minigrad.tensor import wrap
+from minigrad.testing import TOLERANCES
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, dtype, what: str) -> None:
@@ -100,6 +91,6 @@ def check_against_torch(mg_fn, torch_fn, inputs, dtype, kernels: str, seed: int 
 
 def _leaf(array: np.ndarray, grad: bool) -> mg.Tensor:
     """A leaf tensor around ``array`` itself, so strided (non-contiguous) data reaches the op as it is."""
-    t = mg.Tensor._wrap(array)
+    t = wrap(array)
     t.requires_grad = grad
     return t

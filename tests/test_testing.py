@@ -17,7 +17,7 @@ import triton
 import triton.language as tl
 
 import minigrad as mg
-from minigrad.testing import DEFAULT_SHAPES, KernelCheckError, check_kernel, diagnose
+from minigrad.testing import DEFAULT_SHAPES, CheckOptions, KernelCheckError, check_kernel, diagnose
 
 BLOCK = 128
 
@@ -340,6 +340,24 @@ def test_bad_arguments():
         check_kernel(relu, torch.relu, shapes=[("a", 2)])
     with pytest.raises(TypeError, match="one tuple of shapes per case"):  # two inputs, one shape given
         check_kernel(lambda x, b: x + b, lambda x, b: x + b, shapes=[(3, 4)])
+    with pytest.raises(TypeError, match="unknown keyword 'tol'.*CheckOptions fields"):
+        check_kernel(relu, torch.relu, tol=1e-3)
+
+
+def test_options_object_and_keywords():
+    """An options object is the base; a keyword overrides its field; the object itself is not changed."""
+    strict = CheckOptions(atol=0.0, rtol=0.0, verbose=False)
+
+    def off_by_a_little(x):
+        return torch.relu(x) + 1e-3
+
+    ok, out = run(off_by_a_little, torch.relu, shapes=[(5,)], options=strict)
+    assert not ok and "FAILED" in out
+    ok, out = run(off_by_a_little, torch.relu, shapes=[(5,)], options=strict, atol=1e-2)
+    assert ok, out
+    assert strict.atol == 0.0
+    with pytest.raises(KernelCheckError):
+        run(off_by_a_little, torch.relu, shapes=[(5,)], options=CheckOptions(atol=0.0, raise_on_failure=True))
 
 
 def test_same_seed_same_cases():

@@ -36,8 +36,8 @@ from test_models import TorchLeNet5
 
 import minigrad as mg
 from minigrad import train as T
-from minigrad.__main__ import main
-from minigrad.data import Split, TensorDataset, load_digits
+from minigrad.__main__ import build_parser, main
+from minigrad.data import DataLoader, Split, TensorDataset, load_digits
 from minigrad.models import LeNet5
 
 REPO = Path(__file__).resolve().parents[1]
@@ -295,6 +295,33 @@ def test_concurrent_publishers_never_mix_their_files(tmp_path):
         writer = int(contents.pop().split("-")[1])
         assert sorted(p.name for p in target.iterdir()) == sorted(T.OUTPUT_NAMES[: 2 + writer % 3])
         assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_train_one_epoch_and_evaluate_work_on_their_own(tiny_split):
+    """The two halves of the loop, called as the PyTorch MNIST example calls its train and test."""
+    mg.manual_seed(0)
+    model = LeNet5()
+    optimizer = mg.optim.Adam(model.parameters(), lr=5e-3)
+    loader = DataLoader(tiny_split.train, batch_size=16, shuffle=True, generator=np.random.default_rng(0))
+    fixed = DataLoader(tiny_split.train, batch_size=64)
+    loss_before, _ = T.evaluate(model, fixed)
+    for _ in range(4):
+        stats = T.train_one_epoch(model, loader, optimizer)
+        assert stats.images == 64 and len(stats.step_losses) == 4
+        assert stats.loss == pytest.approx(np.mean(stats.step_losses))  # equal batches: the plain mean
+    loss_after, acc_after = T.evaluate(model, fixed)
+    assert loss_after < 0.5 * loss_before and acc_after > 0.5
+    assert not model.training  # evaluate leaves the model in eval mode, train_one_epoch in train mode
+
+
+def test_train_config_is_built_from_the_parsed_options_in_one_step():
+    args = build_parser().parse_args(
+        ["train", "--dataset", "mnist", "--epochs", "3", "--threads", "0", "--no-progress", "--resume", "r.npz"]
+    )
+    cfg = T.TrainConfig.from_args(args)
+    assert (cfg.dataset, cfg.epochs, cfg.threads, cfg.progress, cfg.resume) == ("mnist", 3, None, False, "r.npz")
+    assert (cfg.lr, cfg.kernels, cfg.out) == (None, "auto", None)  # unset: resolved() fills in the defaults
+    assert T.TrainConfig.from_args(build_parser().parse_args(["train"])) == T.TrainConfig()
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

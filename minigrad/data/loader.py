@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, wrap
 
 
 class TensorDataset:
@@ -65,7 +65,7 @@ def _to_tensor(batch: np.ndarray) -> Tensor:
         batch = batch.astype(np.float32)
     elif batch.dtype.kind in "iu" and batch.dtype not in (np.int64, np.int32, np.uint8):
         batch = batch.astype(np.int64)
-    return Tensor._wrap(np.ascontiguousarray(batch))
+    return wrap(np.ascontiguousarray(batch))
 
 
 class DataLoader:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import backend
 from ..function import no_grad
-from ..tensor import Tensor, _as_dtype
+from ..tensor import Tensor, _as_dtype, wrap
 from .parameter import Parameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -283,20 +283,18 @@ class Module:
             t.data = fn(t.data)
             t._version += 1
             if t.grad is not None:
-                t.grad = Tensor._wrap(fn(t.grad.data))
+                t.grad = wrap(fn(t.grad.data))
         return self
 
     def to(self, device_or_dtype) -> Module:
         """``model.to("cuda")``, ``model.to("cpu")`` or ``model.to(mg.float64)``, in place; returns ``self``."""
         if isinstance(device_or_dtype, str) and device_or_dtype in backend.DEVICES:
             device = backend.check_device(device_or_dtype)
-            return self._apply_to_tensors(
-                lambda a: Tensor._wrap(a).to(device).data if backend.device_of(a) != device else a
-            )
+            return self._apply_to_tensors(lambda a: wrap(a).to(device).data if backend.device_of(a) != device else a)
         dtype = _as_dtype(device_or_dtype)
 
         def cast(a):
-            t = Tensor._wrap(a)
+            t = wrap(a)
             return t.to(dtype).data if t.dtype.kind == "f" else a
 
         return self._apply_to_tensors(cast)
@@ -372,7 +370,7 @@ class Module:
             for key, array in arrays.items():
                 target = own[key]
                 if target.device == "cpu" and not isinstance(array, np.ndarray):
-                    array = Tensor._wrap(array).numpy()  # a CUDA tensor loaded into a CPU model
+                    array = wrap(array).numpy()  # a CUDA tensor loaded into a CPU model
                 array = backend.namespace(target.data).asarray(array)  # a NumPy array into a CUDA model
                 if assign:  # take the given array itself (its dtype too), as PyTorch's assign=True
                     target.data = array

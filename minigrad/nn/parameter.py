@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import FLOAT_DTYPES, Tensor
+from ..tensor import FLOAT_DTYPES, Tensor, wrap
 
 
 class Parameter(Tensor):
@@ -25,9 +25,9 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty((0,), dtype=np.float32)
         array = data.data if isinstance(data, Tensor) else Tensor(data).data
-        if Tensor._wrap(array).dtype not in FLOAT_DTYPES:
+        if wrap(array).dtype not in FLOAT_DTYPES:
             raise TypeError(
-                f"Parameter: only float32/float64 data can be a parameter, got {Tensor._wrap(array).dtype}; "
+                f"Parameter: only float32/float64 data can be a parameter, got {wrap(array).dtype}; "
                 "convert it first (e.g. mg.tensor(x, dtype=mg.float32))"
             )
         self._adopt(array)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ... import backend
 from ...function import no_grad
-from ...tensor import Tensor
+from ...tensor import Tensor, wrap
 
 
 def _tensors(op: str, tensors) -> list[Tensor]:
@@ -93,7 +93,7 @@ def get_total_norm(
     if not items:
         return Tensor(0.0)
     norms = [_vector_norm("get_total_norm", t.data, p) for t in items]
-    total = Tensor._wrap(_vector_norm("get_total_norm", _stack(norms, items[0].data), p))
+    total = wrap(_vector_norm("get_total_norm", _stack(norms, items[0].data), p))
     if error_if_nonfinite and not math.isfinite(total.item()):
         raise RuntimeError(
             f"The total norm of order {p} for gradients from `parameters` is non-finite, so it cannot be clipped. "
@@ -117,7 +117,7 @@ def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float
         for g in grads:
             # the coefficient moves to the gradient's device and dtype first, so each product is
             # computed in the gradient's own dtype (as PyTorch's 0-d tensor operand)
-            c = backend.namespace(g.data).asarray(Tensor._wrap(coef).to(g.device).data, dtype=g.dtype)
+            c = backend.namespace(g.data).asarray(wrap(coef).to(g.device).data, dtype=g.dtype)
             g.mul_(c)
 
 
