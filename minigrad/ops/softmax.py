@@ -347,7 +347,7 @@ def _softmax_backward(g, axis: int, log: bool, y):
 SOFTMAX = Implementation(forward=_softmax_forward, backward=_softmax_backward)
 
 
-class _SoftmaxBase(Function):
+class _SoftmaxBaseFunction(Function):
     """softmax and log_softmax: one Function body, ``LOG`` telling them apart.  Saves ``state``."""
 
     LOG = False
@@ -373,7 +373,7 @@ class _SoftmaxBase(Function):
         return (dx.reshape(()) if ctx.scalar else dx), None
 
 
-class SoftmaxFunction(_SoftmaxBase):
+class SoftmaxFunction(_SoftmaxBaseFunction):
     """``y = softmax(x, dim)``; backward ``dx = y * (g - sum(g * y, dim))``."""
 
     @staticmethod
@@ -385,7 +385,7 @@ class SoftmaxFunction(_SoftmaxBase):
         return SoftmaxFunction._backward(ctx, g)
 
 
-class LogSoftmaxFunction(_SoftmaxBase):
+class LogSoftmaxFunction(_SoftmaxBaseFunction):
     """``y = log_softmax(x, dim)``; backward ``dx = g - exp(y) * sum(g, dim)``."""
 
     LOG = True
