@@ -49,7 +49,8 @@ import importlib.util
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -177,6 +178,32 @@ def load_triton(module: str) -> ModuleType:
             "set TRITON_INTERPRET=1 in the environment (or import minigrad's kernels before triton)"
         )
     return importlib.import_module(f"minigrad.ops.{module}")
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One op's ``forward`` and ``backward`` on one kernel path.
+
+    Each op with Triton kernels has two, with the same signatures and the same saved-state layout
+    (each op's docstring gives them): the NumPy one in its module (``conv.CONV2D``) and the Triton
+    one under the same name in its ``*_kernels.py`` twin (``conv_kernels.CONV2D``).  The Function
+    asks :func:`implementation` for one and calls it, so it never knows which path runs.
+    """
+
+    forward: Callable
+    backward: Callable
+
+
+def implementation(path: str, numpy_impl: Implementation, triton_impl: str) -> Implementation:
+    """The implementation that kernel path ``path`` (``"numpy"`` or ``"triton"``) runs.
+
+    ``triton_impl`` names the Triton one as ``"<kernels module>.<NAME>"``: a string, because the
+    module is imported (by :func:`load_triton`) only when the Triton path first runs.
+    """
+    if path == "numpy":
+        return numpy_impl
+    module, name = triton_impl.split(".")
+    return getattr(load_triton(module), name)
 
 
 def triton_runs_interpreted() -> bool:

@@ -4,7 +4,7 @@ Every differentiable operation in minigrad is a subclass of :class:`Function`
 with two static methods written on raw arrays (NumPy arrays on the CPU, torch
 tensors on a GPU)::
 
-    class Mul(Function):
+    class MulFunction(Function):
         @staticmethod
         def forward(ctx, a, b):          # arrays in, array out
             ctx.save_for_backward(a, b)
@@ -15,7 +15,7 @@ tensors on a GPU)::
             a, b = ctx.saved_tensors
             return grad * b, grad * a
 
-``Mul.apply(x, y)`` unwraps the Tensors, runs ``forward`` and wraps the result
+``MulFunction.apply(x, y)`` unwraps the Tensors, runs ``forward`` and wraps the result
 in a new Tensor.  When gradients are wanted it also records a :class:`Context`
 -- one node of the *tape* -- that remembers the inputs and whatever
 ``forward`` saved.  The tape is the graph those nodes form: each output points
@@ -139,6 +139,15 @@ class set_grad_enabled(_GradModeContext):
 # --------------------------------------------------------------------------- the tape
 
 
+def op_name(function: type) -> str:
+    """A Function's op name: its class name without the ``Function`` suffix (``Conv2dFunction`` -> ``Conv2d``).
+
+    Function classes carry the suffix so that none is named like the ``nn`` Module that uses it;
+    errors and ``grad_fn`` reprs print the op's name, as torch prints ``<MulBackward0>``.
+    """
+    return function.__name__.removesuffix("Function")
+
+
 class Context:
     """One node of the tape: what an application of a Function remembers.
 
@@ -179,9 +188,18 @@ class Context:
             self._kernels = backend.kernel_path(self.device)
         return self._kernels
 
+    def implementation(self, numpy_impl: backend.Implementation, triton_impl: str) -> backend.Implementation:
+        """The op's :class:`~minigrad.backend.Implementation` on this call's kernel path.
+
+        ``ctx.implementation(CONV2D, "conv_kernels.CONV2D")``: the NumPy one, or the Triton one
+        named ``"<kernels module>.<NAME>"`` (see :func:`minigrad.backend.implementation`).
+        """
+        return backend.implementation(self.kernels, numpy_impl, triton_impl)
+
     @property
     def name(self) -> str:
-        return self.function.__name__
+        """The op's name, as errors and ``grad_fn`` reprs print it (``MulFunction`` -> ``Mul``)."""
+        return op_name(self.function)
 
     def save_for_backward(self, *arrays) -> None:
         """Keep arrays (or any values) that ``backward`` needs.
@@ -258,17 +276,17 @@ class Function:
             else:
                 raw.append(a)
         if not tensors:
-            raise TypeError(f"{cls.__name__}: expected at least one Tensor argument")
+            raise TypeError(f"{op_name(cls)}: expected at least one Tensor argument")
         for t in tensors:
             if t._view_history is not None and t._view_history != t._storage.history:
                 raise RuntimeError(
-                    f"{cls.__name__}: a view (shape {t.shape}) of a tensor whose history an in-place op "
+                    f"{op_name(cls)}: a view (shape {t.shape}) of a tensor whose history an in-place op "
                     "changed after the view was taken; take the view again after the in-place op"
                 )
         device = tensors[0].device
         if any(t.device != device for t in tensors):
             shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
-            raise RuntimeError(f"{cls.__name__}: tensors on different devices ({shapes}); move them with .to()")
+            raise RuntimeError(f"{op_name(cls)}: tensors on different devices ({shapes}); move them with .to()")
 
         ctx = Context(cls, args, device)
         result = cls.forward(ctx, *raw, **kwargs)

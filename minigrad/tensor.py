@@ -43,7 +43,7 @@ from .function import is_grad_enabled
 from .ops import elementwise as E
 from .ops import movement as M
 from .ops import reduce as R
-from .ops.matmul import MatMul
+from .ops.matmul import MatMulFunction
 
 __all__ = ["Tensor", "bool_", "float32", "float64", "int32", "int64", "uint8", "SUPPORTED_DTYPES"]
 
@@ -282,9 +282,9 @@ class Tensor:
         """``t.to("cuda")``, ``t.to("cpu")`` or ``t.to(minigrad.float64)`` (differentiable)."""
         if isinstance(device_or_dtype, str) and device_or_dtype in backend.DEVICES:
             device = backend.check_device(device_or_dtype)
-            return self if device == self.device else M.ToDevice.apply(self, device)
+            return self if device == self.device else M.ToDeviceFunction.apply(self, device)
         dtype = _as_dtype(device_or_dtype)
-        return self if dtype == self.dtype else M.Cast.apply(self, dtype)
+        return self if dtype == self.dtype else M.CastFunction.apply(self, dtype)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -410,7 +410,7 @@ class Tensor:
         if not plain or self._needs_history(None):
             other = self._operand(other, op, raw_arrays=True)
             dtype = result_type(self, other)
-            if fn is E.Div and dtype.kind != "f":
+            if fn is E.DivFunction and dtype.kind != "f":
                 dtype = DEFAULT_FLOAT
             if not can_cast(dtype, self.dtype):
                 raise RuntimeError(f"{op}: result type {dtype} can't be cast to the desired output type {self.dtype}")
@@ -431,16 +431,16 @@ class Tensor:
         return self._bump_version()
 
     def add_(self, other, alpha: float = 1) -> Tensor:
-        return self._inplace_binary(E.Add, other, "add_", alpha)
+        return self._inplace_binary(E.AddFunction, other, "add_", alpha)
 
     def sub_(self, other, alpha: float = 1) -> Tensor:
-        return self._inplace_binary(E.Sub, other, "sub_", alpha)
+        return self._inplace_binary(E.SubFunction, other, "sub_", alpha)
 
     def mul_(self, other) -> Tensor:
-        return self._inplace_binary(E.Mul, other, "mul_")
+        return self._inplace_binary(E.MulFunction, other, "mul_")
 
     def div_(self, other) -> Tensor:
-        return self._inplace_binary(E.Div, other, "div_")
+        return self._inplace_binary(E.DivFunction, other, "div_")
 
     def copy_(self, src) -> Tensor:
         """Copy ``src`` (a Tensor, a NumPy array or a torch tensor, from either device; broadcast to
@@ -458,7 +458,7 @@ class Tensor:
         if src.device != self.device:
             src = src.to(self.device)  # as torch's copy_, the source may be on the other device
         if self._needs_history(src):
-            return self._record_inplace(lambda old: M.CopyFrom.apply(old, src))
+            return self._record_inplace(lambda old: M.CopyFromFunction.apply(old, src))
         self.data[...] = backend.namespace(self.data).astype(src.data, self.dtype)
         return self._bump_version()
 
@@ -471,7 +471,7 @@ class Tensor:
         if not is_scalar(value):
             raise TypeError(f"fill_: the value must be a number, got {type(value).__name__}")
         if self._needs_history(None):
-            return self._record_inplace(lambda old: M.CopyFrom.apply(old, value))
+            return self._record_inplace(lambda old: M.CopyFromFunction.apply(old, value))
         self.data[...] = value
         return self._bump_version()
 
@@ -485,7 +485,7 @@ class Tensor:
         if isinstance(value, Tensor) and value.device != self.device:
             value = value.to(self.device)
         if self._needs_history(value):
-            self._record_inplace(lambda old: M.SetItem.apply(old, value, _index_tuple(index)))
+            self._record_inplace(lambda old: M.SetItemFunction.apply(old, value, _index_tuple(index)))
             return
         M.set_item(self.data, _index_data(index), value.data if isinstance(value, Tensor) else value)
         self._bump_version()
@@ -519,7 +519,7 @@ class Tensor:
         (see :mod:`minigrad.dtypes`): both operands are brought to the result's dtype first."""
         other = self._operand(other, op)
         dtype = result_type(self, other)
-        if fn is E.Div and dtype.kind != "f":
+        if fn is E.DivFunction and dtype.kind != "f":
             dtype = DEFAULT_FLOAT  # true division of integers is a float (torch.true_divide)
         a, b = self._promoted(self, dtype, op), self._promoted(other, dtype, op)
         if reflected:
@@ -528,40 +528,40 @@ class Tensor:
         return fn.apply(a, b)
 
     def __add__(self, other):
-        return self._binary(E.Add, other, "add")
+        return self._binary(E.AddFunction, other, "add")
 
     def __radd__(self, other):
-        return self._binary(E.Add, other, "add", reflected=True)
+        return self._binary(E.AddFunction, other, "add", reflected=True)
 
     def __sub__(self, other):
-        return self._binary(E.Sub, other, "sub")
+        return self._binary(E.SubFunction, other, "sub")
 
     def __rsub__(self, other):
-        return self._binary(E.Sub, other, "sub", reflected=True)
+        return self._binary(E.SubFunction, other, "sub", reflected=True)
 
     def __mul__(self, other):
-        return self._binary(E.Mul, other, "mul")
+        return self._binary(E.MulFunction, other, "mul")
 
     def __rmul__(self, other):
-        return self._binary(E.Mul, other, "mul", reflected=True)
+        return self._binary(E.MulFunction, other, "mul", reflected=True)
 
     def __truediv__(self, other):
-        return self._binary(E.Div, other, "div")
+        return self._binary(E.DivFunction, other, "div")
 
     def __rtruediv__(self, other):
-        return self._binary(E.Div, other, "div", reflected=True)
+        return self._binary(E.DivFunction, other, "div", reflected=True)
 
     def __pow__(self, other):
-        return self._binary(E.Pow, other, "pow")
+        return self._binary(E.PowFunction, other, "pow")
 
     def __rpow__(self, other):
-        return self._binary(E.Pow, other, "pow", reflected=True)
+        return self._binary(E.PowFunction, other, "pow", reflected=True)
 
     def __matmul__(self, other):
-        return MatMul.apply(self, self._matmul_operand(other))
+        return MatMulFunction.apply(self, self._matmul_operand(other))
 
     def __rmatmul__(self, other):
-        return MatMul.apply(self._matmul_operand(other), self)
+        return MatMulFunction.apply(self._matmul_operand(other), self)
 
     def _matmul_operand(self, other) -> Tensor:
         other = self._operand(other, "matmul")
@@ -572,7 +572,7 @@ class Tensor:
         return other
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return E.NegFunction.apply(self)
 
     add, sub, mul, div, pow, matmul = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__
 
@@ -583,65 +583,65 @@ class Tensor:
         return self if self.dtype.kind == "f" else self.to(DEFAULT_FLOAT)
 
     def exp(self):
-        return E.Exp.apply(self._as_float())
+        return E.ExpFunction.apply(self._as_float())
 
     def log(self):
-        return E.Log.apply(self._as_float())
+        return E.LogFunction.apply(self._as_float())
 
     def relu(self):
-        return E.ReLU.apply(self)
+        return E.ReLUFunction.apply(self)
 
     def tanh(self):
-        return E.Tanh.apply(self._as_float())
+        return E.TanhFunction.apply(self._as_float())
 
     def sigmoid(self):
-        return E.Sigmoid.apply(self._as_float())
+        return E.SigmoidFunction.apply(self._as_float())
 
     def __abs__(self):
         return self.abs()
 
     def abs(self):
-        return E.Abs.apply(self)
+        return E.AbsFunction.apply(self)
 
     def sqrt(self):
-        return E.Sqrt.apply(self._as_float())
+        return E.SqrtFunction.apply(self._as_float())
 
     def softmax(self, dim: int, dtype=None) -> Tensor:
         """Alias of ``minigrad.nn.functional.softmax(self, dim, dtype=dtype)``."""
-        from .ops.softmax import Softmax
+        from .ops.softmax import SoftmaxFunction
 
-        return Softmax.apply(self if dtype is None else self.to(dtype), dim)
+        return SoftmaxFunction.apply(self if dtype is None else self.to(dtype), dim)
 
     def log_softmax(self, dim: int, dtype=None) -> Tensor:
         """Alias of ``minigrad.nn.functional.log_softmax(self, dim, dtype=dtype)``."""
-        from .ops.softmax import LogSoftmax
+        from .ops.softmax import LogSoftmaxFunction
 
-        return LogSoftmax.apply(self if dtype is None else self.to(dtype), dim)
+        return LogSoftmaxFunction.apply(self if dtype is None else self.to(dtype), dim)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim: bool = False) -> Tensor:
         """The sum over ``dim`` (an int or a tuple; None or ``()`` reduces every dimension, as torch 2).
 
         Integer and bool tensors sum to int64, as in torch."""
-        return R.Sum.apply(self, R.normalize_dims(dim, self.ndim, "sum", empty_is_all=True), keepdim)
+        return R.SumFunction.apply(self, R.normalize_dims(dim, self.ndim, "sum", empty_is_all=True), keepdim)
 
     def mean(self, dim=None, keepdim: bool = False) -> Tensor:
         if self.dtype not in FLOAT_DTYPES:
             raise TypeError(f"mean: needs a floating point tensor, got {self.dtype} (call .float() first)")
-        return R.Mean.apply(self, R.normalize_dims(dim, self.ndim, "mean", empty_is_all=True), keepdim)
+        return R.MeanFunction.apply(self, R.normalize_dims(dim, self.ndim, "mean", empty_is_all=True), keepdim)
 
     def max(self, dim: int | None = None, keepdim: bool = False):
         """``x.max()`` -> a 0-d tensor; ``x.max(dim)`` -> ``(values, indices)``, as PyTorch."""
         if dim is None:
             if self.numel() == 0:
                 raise ValueError(f"max: the tensor of shape {self.shape} is empty")
-            return R.MaxAll.apply(self)
+            return R.MaxAllFunction.apply(self)
         axis = _one_dim(dim, self.ndim, "max")
         if self.ndim == 0:  # torch: the value itself, and index 0
             return max_return_types(self.reshape(()), Tensor(0, device=self.device))
         if self.shape[axis] == 0:
             raise IndexError(f"max: dimension {dim} of shape {self.shape} has size 0: there is no maximum")
-        return max_return_types(*R.MaxDim.apply(self, axis, keepdim))
+        return max_return_types(*R.MaxDimFunction.apply(self, axis, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         xp = backend.namespace(self.data)
@@ -657,7 +657,7 @@ class Tensor:
     def reshape(self, *shape) -> Tensor:
         shape = sizes_arg(shape)
         target = _infer_shape(shape, self.numel(), self.shape)
-        return M.Reshape.apply(self, target)
+        return M.ReshapeFunction.apply(self, target)
 
     view = reshape
 
@@ -677,15 +677,15 @@ class Tensor:
         dims = sizes_arg(dims)
         if len(dims) != self.ndim or sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dimensions of {self.shape}")
-        return M.Permute.apply(self, tuple(d % self.ndim for d in dims))
+        return M.PermuteFunction.apply(self, tuple(d % self.ndim for d in dims))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         d0, d1 = (_one_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
         if self.ndim == 0:
-            return M.Permute.apply(self, ())
+            return M.PermuteFunction.apply(self, ())
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = dims[d1], dims[d0]
-        return M.Permute.apply(self, tuple(dims))
+        return M.PermuteFunction.apply(self, tuple(dims))
 
     @property
     def T(self) -> Tensor:
@@ -719,7 +719,7 @@ class Tensor:
                 raise ValueError
         except ValueError:
             raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}") from None
-        return M.Expand.apply(self, target)
+        return M.ExpandFunction.apply(self, target)
 
     def contiguous(self) -> Tensor:
         """This tensor if its memory is in C order, else a C-ordered copy (recorded, as a clone)."""
@@ -729,10 +729,10 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy in new memory, in C order; the gradient passes through unchanged."""
-        return M.Clone.apply(self)
+        return M.CloneFunction.apply(self)
 
     def __getitem__(self, index) -> Tensor:
-        return M.GetItem.apply(self, _index_tuple(index))
+        return M.GetItemFunction.apply(self, _index_tuple(index))
 
     def __iter__(self):
         """Iterate over the first dimension, as torch (``for row in x``); a 0-d tensor has none."""
@@ -831,7 +831,12 @@ def _broadcast(a: tuple, b: tuple, op: str) -> tuple:
         raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
 
 
-_IN_PLACE = {E.Add: operator.iadd, E.Sub: operator.isub, E.Mul: operator.imul, E.Div: operator.itruediv}
+_IN_PLACE = {
+    E.AddFunction: operator.iadd,
+    E.SubFunction: operator.isub,
+    E.MulFunction: operator.imul,
+    E.DivFunction: operator.itruediv,
+}
 
 
 class _Storage:

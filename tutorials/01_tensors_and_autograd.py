@@ -71,10 +71,10 @@ print(f"dL/da measured by nudging a: {slope:.6f}")
 # ## 2. The tape: what minigrad remembers
 #
 # Now the same formula with minigrad tensors.  `requires_grad=True` marks the *leaves* we want
-# gradients for.  Every operation on them is a `Function` (`Mul`, `Add`, `ReLU`, ...); when it runs
-# it also creates a small record, a `Context`, and hangs it on its output as `grad_fn`.  That
-# record is one node of the **tape**: it knows which function ran, which tensors went in
-# (`ctx.inputs`) and which arrays it kept for backward (`ctx.saved_tensors`).
+# gradients for.  Every operation on them is a `Function` (`MulFunction`, `AddFunction`,
+# `ReLUFunction`, ...); when it runs it also creates a small record, a `Context`, and hangs it on
+# its output as `grad_fn`.  That record is one node of the **tape**: it knows which function ran,
+# which tensors went in (`ctx.inputs`) and which arrays it kept for backward (`ctx.saved_tensors`).
 
 # %%
 a = mg.tensor(a0, requires_grad=True)

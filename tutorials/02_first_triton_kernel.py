@@ -434,7 +434,7 @@ def as_torch(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
-class TritonReLU(mg.Function):
+class TritonReLUFunction(mg.Function):
     @staticmethod
     def forward(ctx, x):  # x: a NumPy array (a CPU tensor's data)
         out = relu_forward(as_torch(x)).numpy()
@@ -448,7 +448,7 @@ class TritonReLU(mg.Function):
 
 
 x = mg.randn(3, 4, requires_grad=True)
-y = TritonReLU.apply(x)
+y = TritonReLUFunction.apply(x)
 print(y)
 y.sum().backward()
 print("x.grad:\n", x.grad.numpy())
@@ -460,8 +460,8 @@ print("x.grad:\n", x.grad.numpy())
 
 # %%
 shapes = [(1,), (1000,), (33, 65)] if QUICK else [(1,), (7,), (1000,), (1025,), (3, 5), (33, 65)]
-assert check_kernel(TritonReLU, torch.relu, shapes=shapes, grad=True)
-assert mg.gradcheck(TritonReLU.apply, [mg.randn(4, 5, dtype=mg.float64, requires_grad=True)])
+assert check_kernel(TritonReLUFunction, torch.relu, shapes=shapes, grad=True)
+assert mg.gradcheck(TritonReLUFunction.apply, [mg.randn(4, 5, dtype=mg.float64, requires_grad=True)])
 print("gradcheck passed")
 
 # %% [markdown]
@@ -471,7 +471,7 @@ print("gradcheck passed")
 # %%
 x_np, w1_np, w2_np = (np.random.default_rng(1).standard_normal(s).astype(np.float32) for s in [(8, 5), (5, 6), (6, 2)])
 grads = []
-for relu in (TritonReLU.apply, mg.Tensor.relu):
+for relu in (TritonReLUFunction.apply, mg.Tensor.relu):
     w1, w2 = mg.tensor(w1_np, requires_grad=True), mg.tensor(w2_np, requires_grad=True)
     (relu(mg.tensor(x_np) @ w1) @ w2).sum().backward()
     grads.append((w1.grad.numpy(), w2.grad.numpy()))

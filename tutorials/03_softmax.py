@@ -436,7 +436,7 @@ def as_torch(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(a)
 
 
-class TritonSoftmax(mg.Function):
+class TritonSoftmaxFunction(mg.Function):
     """softmax along the last dimension of a 2-D tensor; forward and backward by the kernels above."""
 
     @staticmethod
@@ -451,8 +451,8 @@ class TritonSoftmax(mg.Function):
         return softmax_rows_backward(as_torch(g), as_torch(y)).numpy()
 
 
-assert check_kernel(TritonSoftmax, torch_softmax, shapes=row_shapes, grad=True)
-assert mg.gradcheck(TritonSoftmax.apply, [mg.randn(3, 6, dtype=mg.float64, requires_grad=True)])
+assert check_kernel(TritonSoftmaxFunction, torch_softmax, shapes=row_shapes, grad=True)
+assert mg.gradcheck(TritonSoftmaxFunction.apply, [mg.randn(3, 6, dtype=mg.float64, requires_grad=True)])
 print("gradcheck passed")
 
 # %% [markdown]

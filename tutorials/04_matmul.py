@@ -384,7 +384,7 @@ def as_torch(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x)
 
 
-class TiledMatMul(mg.Function):
+class TiledMatMulFunction(mg.Function):
     """``a @ b`` for 2-D a (M, K), b (K, N), forward and backward by tiled_matmul_kernel."""
 
     @staticmethod
@@ -402,9 +402,9 @@ class TiledMatMul(mg.Function):
 
 
 grad_shapes = [((1, 1), (1, 1)), ((5, 7), (7, 3)), ((33, 20), (20, 17))]
-assert check_kernel(TiledMatMul, torch.matmul, shapes=grad_shapes, grad=True)
+assert check_kernel(TiledMatMulFunction, torch.matmul, shapes=grad_shapes, grad=True)
 x64 = [mg.randn(4, 5, dtype=mg.float64, requires_grad=True), mg.randn(5, 3, dtype=mg.float64, requires_grad=True)]
-assert mg.gradcheck(TiledMatMul.apply, x64)
+assert mg.gradcheck(TiledMatMulFunction.apply, x64)
 print("gradcheck passed")
 
 # %% [markdown]

@@ -264,14 +264,16 @@ print(f"R holds {R.size} values (X: {X_cols.size}); X as a view of R shares its 
 def conv2d_igemm_kernel(
     x_ptr, w_ptr, y_ptr,
     N, C, H, W, O, OH, OW, KH, KW, S, PH, PW,
-    sxn, sxc, sxh, sxw, swo, swc, swh, sww, syn, syc, syh, syw,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_wo, stride_wc, stride_wh, stride_ww,
+    stride_yn, stride_yc, stride_yh, stride_yw,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """y = conv2d(x, w, stride=S, padding=(PH, PW)) as an implicit GEMM (no groups, no dilation).
 
-    x_ptr : input (N, C, H, W), element strides (sxn, sxc, sxh, sxw): any layout, any view.
-    w_ptr : weight (O, C, KH, KW), strides (swo, swc, swh, sww).
-    y_ptr : output (N, O, OH, OW), strides (syn, syc, syh, syw).   float32 or float64.
+    x_ptr : input (N, C, H, W), element strides (stride_xn, stride_xc, stride_xh, stride_xw): any layout, any view.
+    w_ptr : weight (O, C, KH, KW), strides (stride_wo, stride_wc, stride_wh, stride_ww).
+    y_ptr : output (N, O, OH, OW), strides (stride_yn, stride_yc, stride_yh, stride_yw).   float32 or float64.
     The GEMM: rows m = output pixels (n, oh, ow), M = N*OH*OW; columns = output channels o;
     reduction over k = (c, i, j), Kg = C*KH*KW.
     Grid: (cdiv(M, BLOCK_M), cdiv(O, BLOCK_N)); program (pid_m, pid_n) computes BLOCK_M output pixels
@@ -297,12 +299,15 @@ def conv2d_igemm_kernel(
         iw = ow[:, None] * S - PW + j[None, :]  # ... and columns: the im2col tile, as addresses
         inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)  # False on the zero padding
         a_mask = (offs_m[:, None] < M) & (offs_k[None, :] < Kg) & inside
-        a = tl.load(x_ptr + n[:, None] * sxn + c[None, :] * sxc + ih * sxh + iw * sxw, mask=a_mask, other=0.0)
+        a_ptrs = x_ptr + n[:, None] * stride_xn + c[None, :] * stride_xc + ih * stride_xh + iw * stride_xw
+        a = tl.load(a_ptrs, mask=a_mask, other=0.0)
         b_mask = (offs_k[:, None] < Kg) & (offs_o[None, :] < O)
-        b_ptrs = w_ptr + offs_o[None, :] * swo + c[:, None] * swc + i[:, None] * swh + j[:, None] * sww
+        b_rows = c[:, None] * stride_wc + i[:, None] * stride_wh + j[:, None] * stride_ww  # (c, i, j) of each k
+        b_ptrs = w_ptr + offs_o[None, :] * stride_wo + b_rows
         b = tl.load(b_ptrs, mask=b_mask, other=0.0)  # (BLOCK_K, BLOCK_N): the weight as a (Kg, O) matrix
         acc += tl.dot(a, b, input_precision="ieee")
-    y_ptrs = y_ptr + n[:, None] * syn + offs_o[None, :] * syc + oh[:, None] * syh + ow[:, None] * syw
+    y_pixels = n[:, None] * stride_yn + oh[:, None] * stride_yh + ow[:, None] * stride_yw
+    y_ptrs = y_ptr + y_pixels + offs_o[None, :] * stride_yc
     tl.store(y_ptrs, acc, mask=(offs_m[:, None] < M) & (offs_o[None, :] < O))
 
 
@@ -456,7 +461,7 @@ savefig(fig, "05_transposed_conv")
 
 
 # %%
-class TutorialConv2d(mg.Function):
+class TutorialConv2dFunction(mg.Function):
     """conv2d(x, w, padding=padding), stride 1, no bias: forward and both gradients by conv2d_igemm."""
 
     @staticmethod
@@ -478,17 +483,17 @@ class TutorialConv2d(mg.Function):
 
 grad_shapes = [((1, 1, 5, 5), (1, 1, 3, 3)), ((2, 3, 6, 7), (4, 3, 3, 2))]
 assert check_kernel(
-    lambda x, w: TutorialConv2d.apply(x, w, 1),
+    lambda x, w: TutorialConv2dFunction.apply(x, w, 1),
     lambda x, w: torch.nn.functional.conv2d(x, w, padding=1),
     shapes=grad_shapes,
     grad=True,
     api="minigrad",
-    name="TutorialConv2d(padding=1)",
+    name="TutorialConv2dFunction(padding=1)",
 )
 # Finite differences cost two forward launches per element checked: 8 random elements of each input.
 x64 = mg.randn(1, 2, 4, 5, dtype=mg.float64, requires_grad=True)
 w64 = mg.randn(3, 2, 3, 3, dtype=mg.float64, requires_grad=True)
-assert mg.gradcheck(lambda x, w: TutorialConv2d.apply(x, w, 1), [x64, w64], max_elements=8)
+assert mg.gradcheck(lambda x, w: TutorialConv2dFunction.apply(x, w, 1), [x64, w64], max_elements=8)
 print("gradcheck passed")
 
 # %% [markdown]
@@ -501,15 +506,15 @@ print("gradcheck passed")
 #
 # `minigrad/ops/conv_kernels.py` holds three kernels, each an implicit GEMM:
 #
-# * **`conv2d_fwd_kernel`**: rows = output pixels, columns = `O / G` output channels, reduction
+# * **`conv2d_forward_kernel`**: rows = output pixels, columns = `O / G` output channels, reduction
 #   over `(c, i, j)`.  It adds **groups** (a third grid axis), **dilation**, the bias added to the
 #   accumulator before the one store, `int64` addresses with one 64-bit division per program (a
 #   GPU divides 64-bit integers slowly), and 64-pixel tiles with 8 warps.
-# * **`conv2d_bwd_input_kernel`**: rows = *input* pixels, columns = `C / G`, reduction over
+# * **`conv2d_backward_input_kernel`**: rows = *input* pixels, columns = `C / G`, reduction over
 #   `(o, i, j)`: the gather of section 4 for **any stride**.  The output pixel that read `(h, w)`
 #   through offset `i` is `oh = (h + P - i) / S`; when the division is not exact, or lands outside
 #   the output, the lane is masked.
-# * **`conv2d_bwd_weight_kernel`**: rows = `O / G`, columns = `(c, i, j)`, reduction over the
+# * **`conv2d_backward_weight_kernel`**: rows = `O / G`, columns = `(c, i, j)`, reduction over the
 #   `N * OH * OW` output pixels.  That reduction is long and the output tiny (16 x 150 for LeNet),
 #   so it is cut into slices (**split-K**) whose partial sums `sum_partials_kernel` adds up
 #   (deterministic, unlike atomics); the bias gradient is summed from the same `gy` tiles.
@@ -568,12 +573,12 @@ with use_kernels("triton"):
 # %%
 @triton.jit
 def depthwise_conv2d_kernel(
-    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """y[n, c] = depthwise conv2d of x[n, c] with w[c, 0].
 
-    x_ptr : (N, C, H, W), strides (sxn, sxc, sxh, sxw).   w_ptr : (C, 1, KH, KW), contiguous.
+    x_ptr : (N, C, H, W), strides (stride_xn, stride_xc, stride_xh, stride_xw).   w_ptr : (C, 1, KH, KW), contiguous.
     y_ptr : (N, C, OH, OW), contiguous.
     Grid: (N * C, cdiv(OH * OW, BLOCK)); program (plane, pid) computes BLOCK output pixels of plane n*C + c.
     """

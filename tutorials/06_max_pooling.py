@@ -236,12 +236,12 @@ savefig(fig, "06_overlap")
 # %%
 @triton.jit
 def maxpool_forward_kernel(
-    x_ptr, out_ptr, idx_ptr, total, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, out_ptr, idx_ptr, total, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """out = max over each KH x KW window (stride SH, SW; no padding), idx = the winner's h*W + w.
 
-    x_ptr   : (N, C, H, W), strides (sxn, sxc, sxh, sxw) in elements; float32 or float64.
+    x_ptr   : (N, C, H, W), strides (stride_xn, stride_xc, stride_xh, stride_xw) in elements; float32 or float64.
     out_ptr : (N, C, OH, OW), contiguous, x's dtype.   idx_ptr : (N, C, OH, OW), contiguous, int64.
     total   : N*C*OH*OW.
     Grid: (cdiv(total, BLOCK),); program p computes flat outputs p*BLOCK ... p*BLOCK + BLOCK - 1.
@@ -253,14 +253,14 @@ def maxpool_forward_kernel(
     oh = (offs // OW) % OH
     c = (offs // (OW * OH)) % C
     n = offs // (OW * OH * C)
-    plane = x_ptr + n * sxn + c * sxc
+    plane = x_ptr + n * stride_xn + c * stride_xc
     best = tl.full((BLOCK,), float("-inf"), dtype=x_ptr.dtype.element_ty)
     best_idx = ((oh * SH) * W + ow * SW).to(tl.int64)  # the window's first element: kept by an all -inf window
     for i in tl.static_range(KH):
         for j in tl.static_range(KW):
             h = oh * SH + i
             w = ow * SW + j
-            v = tl.load(plane + h * sxh + w * sxw, mask=mask, other=float("-inf"))
+            v = tl.load(plane + h * stride_xh + w * stride_xw, mask=mask, other=float("-inf"))
             take = v > best  # strictly greater: the first maximum wins ties
             best = tl.where(take, v, best)
             best_idx = tl.where(take, h * W + w, best_idx)
@@ -364,12 +364,13 @@ savefig(fig, "06_scatter_vs_gather")
 # %%
 @triton.jit
 def maxpool_backward_kernel(
-    g_ptr, idx_ptr, dx_ptr, total, C, H, W, OH, OW, sgn, sgc, sgh, sgw,
+    g_ptr, idx_ptr, dx_ptr, total, C, H, W, OH, OW, stride_gn, stride_gc, stride_gh, stride_gw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """dx[n, c, h, w] = sum of g over the windows whose index is h*W + w: a gather, no atomics.
 
-    g_ptr   : dL/d(out) (N, C, OH, OW), strides (sgn, sgc, sgh, sgw) (0 for a broadcast gradient).
+    g_ptr   : dL/d(out) (N, C, OH, OW), strides (stride_gn, stride_gc, stride_gh, stride_gw) (0 for a
+              broadcast gradient).
     idx_ptr : the forward's indices (N, C, OH, OW), contiguous, int64.
     dx_ptr  : dL/dx (N, C, H, W), contiguous, g's dtype; every element is written (no zero-fill).
     total   : N*C*H*W.
@@ -393,7 +394,9 @@ def maxpool_backward_kernel(
             ok = h_ok & (tw >= 0) & (ow * SW == tw) & (ow < OW)
             winner = tl.load(idx_ptr + (plane * OH + oh) * OW + ow, mask=ok, other=-1)
             mine = ok & (winner == h * W + w)
-            acc += tl.load(g_ptr + n * sgn + c * sgc + oh * sgh + ow * sgw, mask=mine, other=0.0)
+            acc += tl.load(
+                g_ptr + n * stride_gn + c * stride_gc + oh * stride_gh + ow * stride_gw, mask=mine, other=0.0
+            )
     tl.store(dx_ptr + offs, acc, mask=mask)
 
 
@@ -407,7 +410,7 @@ def maxpool_backward(g: torch.Tensor, idx: torch.Tensor, H: int, W: int, K: int,
     return dx
 
 
-class TritonMaxPool2d(mg.Function):
+class TritonMaxPool2dFunction(mg.Function):
     """K x K max pooling with stride S (no padding), forward and backward by the kernels above."""
 
     @staticmethod
@@ -426,12 +429,12 @@ class TritonMaxPool2d(mg.Function):
 
 for K, S in ((2, 2), (3, 2), (3, 1)):  # (3, 2) and (3, 1) overlap: some elements sum several windows
     assert check_kernel(
-        lambda x, k=K, s=S: TritonMaxPool2d.apply(x, k, s),
+        lambda x, k=K, s=S: TritonMaxPool2dFunction.apply(x, k, s),
         lambda x, k=K, s=S: torch.nn.functional.max_pool2d(x, k, s),
         shapes=pool_shapes,
         grad=True,
         api="minigrad",
-        name=f"TritonMaxPool2d(K={K}, S={S})",
+        name=f"TritonMaxPool2dFunction(K={K}, S={S})",
     )
 
 # %% [markdown]
@@ -534,12 +537,12 @@ print("minigrad's max_pool2d kernels agree with PyTorch: values, gradients and i
 # %%
 @triton.jit
 def avgpool_forward_kernel(
-    x_ptr, out_ptr, total, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, out_ptr, total, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """out = mean of each KH x KW window (stride SH, SW; no padding).
 
-    x_ptr : (N, C, H, W), strides (sxn, sxc, sxh, sxw).   out_ptr : (N, C, OH, OW), contiguous.
+    x_ptr : (N, C, H, W), strides (stride_xn, stride_xc, stride_xh, stride_xw).   out_ptr : (N, C, OH, OW), contiguous.
     Grid: (cdiv(N*C*OH*OW, BLOCK),); one lane per output element.
     """
     offs = tl.program_id(axis=0) * BLOCK + tl.arange(0, BLOCK)  # noqa: F841 (unused until you write the TODOs)

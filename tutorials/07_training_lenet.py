@@ -579,7 +579,7 @@ if "triton" in step:
 #   `torch.nn.functional.avg_pool2d(x, 2)` first.  For the Triton path, tutorial 6's exercise
 #   solution (`tutorials/solutions/06_avg_pool.py`) has the kernels, forward and backward: its
 #   launchers take the window and the stride (`avgpool(x, K=2, S=2)`,
-#   `avgpool_backward(g, H, W, K=2, S=2)`), and its `AvgPool2d` Function shows how to wrap them.
+#   `avgpool_backward(g, H, W, K=2, S=2)`), and its `AvgPool2dFunction` shows how to wrap them.
 #   Train with them on a GPU; under the interpreter they are far too slow to train with.  Does
 #   the network learn faster or slower?  Do the filters look different?
 # * **Dropout**: put `nn.Dropout(0.5)` after the ReLUs of `fc1` and `fc2`.  During training it

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ..ops.conv import Conv2d
-from ..ops.matmul import Linear
-from ..ops.pooling import MaxPool2d
-from ..ops.pooling import geometry as pool_geometry
-from ..ops.softmax import CrossEntropy, LogSoftmax, Softmax, implicit_dim
+from ..ops.conv import Conv2dFunction
+from ..ops.matmul import LinearFunction
+from ..ops.pooling import MaxPool2dFunction, max_pool2d_geometry
+from ..ops.softmax import CrossEntropyFunction, LogSoftmaxFunction, SoftmaxFunction, implicit_dim
 from ..tensor import Tensor
 
 
@@ -62,7 +61,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
-    return Linear.apply(input, weight, bias)
+    return LinearFunction.apply(input, weight, bias)
 
 
 def conv2d(
@@ -74,7 +73,7 @@ def conv2d(
     ``stride``, ``dilation``: int or (h, w); ``padding``: int, (h, w), ``"valid"`` or ``"same"``.
     """
     _check_tensors("conv2d", input, weight, bias)
-    return Conv2d.apply(input, weight, bias, stride, padding, dilation, groups)
+    return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
@@ -87,7 +86,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
         input = input.to(dtype)
     if dim is None:
         dim = implicit_dim("softmax", input.ndim, _stacklevel)
-    return Softmax.apply(input, dim)
+    return SoftmaxFunction.apply(input, dim)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
@@ -96,7 +95,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
         input = input.to(dtype)
     if dim is None:
         dim = implicit_dim("log_softmax", input.ndim, _stacklevel)
-    return LogSoftmax.apply(input, dim)
+    return LogSoftmaxFunction.apply(input, dim)
 
 
 def cross_entropy(
@@ -137,7 +136,7 @@ def cross_entropy(
             raise TypeError(f"cross_entropy: weight must be a Tensor or None, got {type(weight).__name__}")
         if weight.requires_grad:
             raise ValueError("cross_entropy: weight must not require grad (no gradient flows to class weights)")
-    return CrossEntropy.apply(input, target, weight, ignore_index, label_smoothing, reduction)
+    return CrossEntropyFunction.apply(input, target, weight, ignore_index, label_smoothing, reduction)
 
 
 def max_pool2d(
@@ -162,5 +161,5 @@ def max_pool2d(
         raise TypeError(f"max_pool2d: input must be a Tensor, got {type(input).__name__}")
     if input.dtype.kind != "f":
         raise TypeError(f"max_pool2d: input must be float32 or float64, got {input.dtype} (shape {input.shape})")
-    geo = pool_geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    return MaxPool2d.apply(input, geo, return_indices)
+    geo = max_pool2d_geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return MaxPool2dFunction.apply(input, geo, return_indices)

@@ -44,7 +44,7 @@ Three implementations
   :func:`conv2d_backward_reference` compute the formulas above as written -- :func:`im2col` builds
   every ``X[g]``, one matmul per group, and :func:`col2im` adds ``d X`` back into the input's
   shape: tutorial 05's im2col, with groups, strides, padding and dilation.  Read these first.
-* **The NumPy path** (``conv_numpy.py``), what :class:`Conv2d` runs on CPU tensors: the same
+* **The NumPy path** (``conv_numpy.py``), what :class:`Conv2dFunction` runs on CPU tensors: the same
   products with fewer copies.  It unfolds the input along W only and takes the KH shifts along H
   as an overlapping view, so that there is one GEMM per output row; it processes the batch in
   cache-sized blocks and keeps its temporaries in reused scratch buffers.  The tests check that it
@@ -60,9 +60,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import numpy_dtype
+from ..backend import Implementation, numpy_dtype
 from ..function import Function, is_grad_enabled
 from . import conv_numpy
+from .arguments import pair
 
 OP = "conv2d"
 
@@ -72,21 +73,6 @@ USE_REFERENCE = False
 
 
 # ----------------------------------------------------------------------------------------- arguments
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a sequence of two ints -> (height value, width value), as PyTorch's conv2d accepts."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)):
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value):
-            raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
-        if len(value) == 2:
-            return int(value[0]), int(value[1])
-        raise ValueError(f"{OP}: expected {name} to be a single integer or a pair of integers, got {value!r}")
-    raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
-
-
 @dataclass(frozen=True)
 class ConvGeometry:
     """Every size of one conv2d call, validated (see the module docstring's dimension key)."""
@@ -137,7 +123,9 @@ class ConvGeometry:
         return shape[1:] if self.unbatched else shape
 
 
-def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, padding, dilation, groups) -> ConvGeometry:
+def conv2d_geometry(
+    x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, padding, dilation, groups
+) -> ConvGeometry:
     """Validate a conv2d call (PyTorch's rules) and compute its sizes.
 
     Raises ValueError (shapes and values) or TypeError (dtypes, argument types) naming conv2d and
@@ -178,8 +166,8 @@ def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, paddi
         raise ValueError(f"{OP}: out_channels={O} (weight shape {w_shape}) must be divisible by groups={G}")
     if b_shape is not None and tuple(b_shape) != (O,):
         raise ValueError(f"{OP}: bias must have shape ({O},) for weight of shape {w_shape}, got {tuple(b_shape)}")
-    SH, SW = _pair(stride, "stride")
-    DH, DW = _pair(dilation, "dilation")
+    SH, SW = pair(stride, "stride", OP)
+    DH, DW = pair(dilation, "dilation", OP)
     if SH <= 0 or SW <= 0:
         raise ValueError(f"{OP}: stride must be positive, got {stride!r}")
     if DH <= 0 or DW <= 0:
@@ -196,7 +184,7 @@ def geometry(x_shape, x_dtype, w_shape, w_dtype, b_shape, b_dtype, stride, paddi
         else:
             raise ValueError(f"{OP}: padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
     else:
-        PH, PW = _pair(padding, "padding")
+        PH, PW = pair(padding, "padding", OP)
         if PH < 0 or PW < 0:
             raise ValueError(f"{OP}: padding must be non-negative, got {padding!r}")
         PT, PB, PL, PR = PH, PH, PW, PW
@@ -295,47 +283,58 @@ def conv2d_backward_reference(gy, x, w, geo: ConvGeometry, need_x=True, need_w=T
     return dx, dw, db
 
 
+# -------------------------------------------------------------------------------- implementations
+# Every path: ``forward(x, w, b, geo, keep_rows) -> (out, state)`` and
+# ``backward(gy, x, w, geo, need_x, need_w, need_b, *state) -> (dx, dw, db)`` on 4-D arrays, with
+# ``state = (rows,)``: the NumPy path's rows for d W (see conv_numpy.py) when ``keep_rows`` allows
+# it, else None (the reference and the Triton path recompute what they need from x).
+def _numpy_forward(x, w, b, geo: ConvGeometry, keep_rows: bool):
+    out, rows = conv_numpy.conv2d_forward_numpy(x, w, b, geo, keep_rows)
+    return out, (rows,)
+
+
+def _reference_forward(x, w, b, geo: ConvGeometry, keep_rows: bool):
+    return conv2d_forward_reference(x, w, b, geo), (None,)
+
+
+def _reference_backward(gy, x, w, geo: ConvGeometry, need_x, need_w, need_b, rows):
+    return conv2d_backward_reference(gy, x, w, geo, need_x, need_w, need_b)
+
+
+#: The NumPy path (conv_numpy.py); its Triton twin is ``conv_kernels.CONV2D``.
+CONV2D = Implementation(forward=_numpy_forward, backward=conv_numpy.conv2d_backward_numpy)
+#: The reference above, run instead of CONV2D on CPU tensors when USE_REFERENCE is set.
+REFERENCE = Implementation(forward=_reference_forward, backward=_reference_backward)
+
+
 # -------------------------------------------------------------------------------------- Function
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """``conv2d(input, weight, bias, stride, padding, dilation, groups)``; see the module docstring.
 
     Positional inputs: ``x, w, b`` (arrays; ``b`` may be None), then the four hyper-parameters.
+    Saves ``(x, w, geo, *state)``, ``state`` as the implementations above return it.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, stride=1, padding=0, dilation=1, groups=1):
-        geo = geometry(
+        geo = conv2d_geometry(
             x.shape, x.dtype, w.shape, w.dtype, None if b is None else b.shape, None if b is None else b.dtype,
             stride, padding, dilation, groups,
         )  # fmt: skip
+        impl = ctx.implementation(REFERENCE if USE_REFERENCE else CONV2D, "conv_kernels.CONV2D")
         x4 = x.reshape(1, *x.shape) if geo.unbatched else x
-        rows = None  # the NumPy path's rows, kept for d W (see conv_numpy.py)
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            out = load_triton("conv_kernels").conv2d_forward(x4, w, b, geo)
-        elif USE_REFERENCE:
-            out = conv2d_forward_reference(x4, w, b, geo)
-        else:
-            keep = ctx.needs_input_grad[1] and is_grad_enabled() and conv_numpy.keep_rows(geo, x.itemsize)
-            out, rows = conv_numpy.conv2d_forward_numpy(x4, w, b, geo, keep)
-        ctx.save_for_backward(x, w, geo, rows)
+        keep = ctx.needs_input_grad[1] and is_grad_enabled() and conv_numpy.keep_rows(geo, x.itemsize)
+        out, state = impl.forward(x4, w, b, geo, keep)
+        ctx.save_for_backward(x, w, geo, *state)
         return out.reshape(geo.out_shape) if geo.unbatched else out
 
     @staticmethod
     def backward(ctx, gy):
-        x, w, geo, rows = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        x, w, geo, *state = ctx.saved_tensors
+        impl = ctx.implementation(REFERENCE if USE_REFERENCE else CONV2D, "conv_kernels.CONV2D")
         x4 = x.reshape(1, *x.shape) if geo.unbatched else x
         gy4 = gy.reshape(1, *gy.shape) if geo.unbatched else gy
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            dx, dw, db = load_triton("conv_kernels").conv2d_backward(gy4, x4, w, geo, need_x, need_w, need_b)
-        elif USE_REFERENCE:
-            dx, dw, db = conv2d_backward_reference(gy4, x4, w, geo, need_x, need_w, need_b)
-        else:
-            dx, dw, db = conv_numpy.conv2d_backward_numpy(gy4, x4, w, geo, need_x, need_w, need_b, rows)
+        dx, dw, db = impl.backward(gy4, x4, w, geo, *ctx.needs_input_grad[:3], *state)
         if dx is not None and geo.unbatched:
             dx = dx.reshape(dx.shape[1:])
         return dx, dw, db, None, None, None, None

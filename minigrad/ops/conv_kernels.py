@@ -55,26 +55,19 @@ saves showed up as stack use), so each program divides in int64 once, for its fi
 counts on from there in int32.  Outputs are allocated contiguous by the launchers.
 
 **Precision.**  ``tl.dot`` uses ``input_precision="ieee"`` (exact fp32 products, fp32 sums) unless
-:data:`ALLOW_TF32`; float64 inputs multiply and accumulate in float64.  Accumulators have the
-output's dtype.
+:data:`minigrad.ops.triton_common.ALLOW_TF32`; float64 inputs multiply and accumulate in float64.
+Accumulators have the output's dtype.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import NamedTuple
-
-import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from ..backend import from_torch_like
+from ..backend import Implementation, from_torch_like
 from .conv import ConvGeometry
-
-#: When True, float32 convolutions on a GPU use TF32 tensor cores (``input_precision="tf32"``,
-#: ~1e-3 relative error in the products).  False (the default) keeps exact fp32 ("ieee").
-ALLOW_TF32 = False
+from .triton_common import Config, as_torch, compile_spec, input_precision
 
 
 # -------------------------------------------------------------------------------------- forward
@@ -96,13 +89,13 @@ def _split_pixels(m0, M, PLANE, WIDTH, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def conv2d_fwd_kernel(
+def conv2d_forward_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
     H, W, OH, OW, M, Cg, Og, Kg, KH, KW,
     SH, SW, PT, PL, DH, DW,
-    sxn, sxc, sxh, sxw,
-    swo, swc, swh, sww,
-    syn, syc, syh, syw,
+    stride_xn, stride_xc, stride_xh, stride_xw,
+    stride_wo, stride_wc, stride_wh, stride_ww,
+    stride_yn, stride_yc, stride_yh, stride_yw,
     HAS_BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
@@ -111,10 +104,11 @@ def conv2d_fwd_kernel(
 
     Arguments (every tensor read or written through its element strides)::
 
-        x_ptr : input  (N, C, H, W), element [n, c, h, w] at x_ptr + n*sxn + c*sxc + h*sxh + w*sxw
-        w_ptr : weight (O, Cg, KH, KW), strides swo, swc, swh, sww
+        x_ptr : input  (N, C, H, W), strides stride_xn, stride_xc, stride_xh, stride_xw: element
+                [n, c, h, w] at x_ptr + n*stride_xn + c*stride_xc + h*stride_xh + w*stride_xw
+        w_ptr : weight (O, Cg, KH, KW), strides stride_wo, stride_wc, stride_wh, stride_ww
         b_ptr : bias (O,), contiguous; ignored (any pointer) when HAS_BIAS is False
-        y_ptr : output (N, O, OH, OW), strides syn, syc, syh, syw; each element written once
+        y_ptr : output (N, O, OH, OW), strides stride_yn, stride_yc, stride_yh, stride_yw; each element written once
         H, W, OH, OW : input / output sizes;  M = N*OH*OW, the GEMM's rows (output pixels)
         Cg, Og, Kg : channels per group in / out, and Kg = Cg*KH*KW, the reduction length
         SH, SW, PT, PL, DH, DW : stride, padding before (top, left), dilation
@@ -134,12 +128,14 @@ def conv2d_fwd_kernel(
     iw0 = ow * SW - PL
     # Address of that corner in channel 0 of the group (int64; only a valid address once the
     # kernel offset is added and the mask says "inside").
-    row_off = n * sxn + (grp * Cg) * sxc + ih0.to(tl.int64) * sxh + iw0.to(tl.int64) * sxw  # (BLOCK_M,)
+    row_off = (
+        n * stride_xn + (grp * Cg) * stride_xc + ih0.to(tl.int64) * stride_xh + iw0.to(tl.int64) * stride_xw
+    )  # (BLOCK_M,)
 
     # Columns: output channels of this group.
     offs_o = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_o = offs_o < Og
-    w_cols = w_ptr + (grp * Og + offs_o) * swo  # (BLOCK_N,)
+    w_cols = w_ptr + (grp * Og + offs_o) * stride_wo  # (BLOCK_N,)
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=y_ptr.dtype.element_ty)
     for k0 in range(0, Kg, BLOCK_K):
@@ -152,7 +148,7 @@ def conv2d_fwd_kernel(
         c = offs_k // (KW * KH)
         di = i * DH  # the kernel entry's displacement from the window corner
         dj = j * DW
-        col_off = c.to(tl.int64) * sxc + di.to(tl.int64) * sxh + dj.to(tl.int64) * sxw  # (BLOCK_K,)
+        col_off = c.to(tl.int64) * stride_xc + di.to(tl.int64) * stride_xh + dj.to(tl.int64) * stride_xw  # (BLOCK_K,)
         # A tile (BLOCK_M, BLOCK_K): the input value pixel m multiplies with weight entry k.
         ih = ih0[:, None] + di[None, :]
         iw = iw0[:, None] + dj[None, :]
@@ -160,27 +156,27 @@ def conv2d_fwd_kernel(
         a_mask = mask_m[:, None] & mask_k[None, :] & inside
         a = tl.load(x_ptr + row_off[:, None] + col_off[None, :], mask=a_mask, other=0.0)
         # B tile (BLOCK_K, BLOCK_N): weight[g*Og + o, c, i, j].
-        b_ptrs = w_cols[None, :] + (c * swc + i * swh + j * sww)[:, None]
+        b_ptrs = w_cols[None, :] + (c * stride_wc + i * stride_wh + j * stride_ww)[:, None]
         b = tl.load(b_ptrs, mask=mask_k[:, None] & mask_o[None, :], other=0.0)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
 
     if HAS_BIAS:
         bias = tl.load(b_ptr + grp * Og + offs_o, mask=mask_o, other=0.0)
         acc += bias[None, :]
-    y_rows = n * syn + oh.to(tl.int64) * syh + ow.to(tl.int64) * syw
-    y_ptrs = y_ptr + y_rows[:, None] + ((grp * Og + offs_o) * syc)[None, :]
+    y_rows = n * stride_yn + oh.to(tl.int64) * stride_yh + ow.to(tl.int64) * stride_yw
+    y_ptrs = y_ptr + y_rows[:, None] + ((grp * Og + offs_o) * stride_yc)[None, :]
     tl.store(y_ptrs, acc, mask=mask_m[:, None] & mask_o[None, :])
 
 
 # -------------------------------------------------------------------------------- grad of input
 @triton.jit
-def conv2d_bwd_input_kernel(
+def conv2d_backward_input_kernel(
     gy_ptr, w_ptr, dx_ptr,
     H, W, OH, OW, M, Cg, Og, R, KH, KW,
     SH, SW, PT, PL, DH, DW,
-    sgn, sgc, sgh, sgw,
-    swo, swc, swh, sww,
-    sdn, sdc, sdh, sdw,
+    stride_gyn, stride_gyc, stride_gyh, stride_gyw,
+    stride_wo, stride_wc, stride_wh, stride_ww,
+    stride_dxn, stride_dxc, stride_dxh, stride_dxw,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -188,11 +184,12 @@ def conv2d_bwd_input_kernel(
 
     Arguments::
 
-        gy_ptr : upstream gradient (N, O, OH, OW), strides sgn, sgc, sgh, sgw
-        w_ptr  : weight (O, Cg, KH, KW), strides swo, swc, swh, sww
-        dx_ptr : input gradient (N, C, H, W), strides sdn, sdc, sdh, sdw; each element written once
+        gy_ptr : upstream gradient (N, O, OH, OW), strides stride_gyn, stride_gyc, stride_gyh, stride_gyw
+        w_ptr  : weight (O, Cg, KH, KW), strides stride_wo, stride_wc, stride_wh, stride_ww
+        dx_ptr : input gradient (N, C, H, W), strides stride_dxn, stride_dxc, stride_dxh, stride_dxw;
+                 each element written once
         M = N*H*W, the GEMM's rows (input pixels);  R = Og*KH*KW, its reduction length
-        other sizes as in conv2d_fwd_kernel
+        other sizes as in conv2d_forward_kernel
 
     The GEMM (module docstring): ``dx[m, c] = sum_r A[m, r] * B[r, c]`` with r <-> (o, i, j),
     ``A[m, r] = gy[n, g*Og + o, oh, ow]`` where ``oh*SH = h + PT - i*DH`` and ``ow*SW = w + PL - j*DW``
@@ -209,15 +206,15 @@ def conv2d_bwd_input_kernel(
     pid_n = tl.program_id(1)
     grp = tl.program_id(2).to(tl.int64)
 
-    # Rows: input pixels m -> (n, h, w), as in conv2d_fwd_kernel.
+    # Rows: input pixels m -> (n, h, w), as in conv2d_forward_kernel.
     mask_m, n, h_in, w_in = _split_pixels(pid_m.to(tl.int64) * BLOCK_M, M, H * W, W, BLOCK_M)
     hp = h_in + PT  # row / column in the padded input
     wp = w_in + PL
-    gy_rows = n * sgn + (grp * Og) * sgc  # (BLOCK_M,) int64 offsets of gy[n, g*Og, 0, 0]
+    gy_rows = n * stride_gyn + (grp * Og) * stride_gyc  # (BLOCK_M,) int64 offsets of gy[n, g*Og, 0, 0]
 
     offs_c = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # input channels of this group
     mask_c = offs_c < Cg
-    w_cols = w_ptr + (grp * Og) * swo + offs_c * swc
+    w_cols = w_ptr + (grp * Og) * stride_wo + offs_c * stride_wc
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=dx_ptr.dtype.element_ty)
     for r0 in range(0, R, BLOCK_K):
@@ -236,25 +233,30 @@ def conv2d_bwd_input_kernel(
         oh = th // SH
         ow = tw // SW
         hit = ok & (oh * SH == th) & (ow * SW == tw) & (oh < OH) & (ow < OW)
-        a_off = gy_rows[:, None] + (o.to(tl.int64) * sgc)[None, :] + oh.to(tl.int64) * sgh + ow.to(tl.int64) * sgw
+        a_off = (
+            gy_rows[:, None]
+            + (o.to(tl.int64) * stride_gyc)[None, :]
+            + oh.to(tl.int64) * stride_gyh
+            + ow.to(tl.int64) * stride_gyw
+        )
         a = tl.load(gy_ptr + a_off, mask=mask_m[:, None] & mask_r[None, :] & hit, other=0.0)
-        b_ptrs = w_cols[None, :] + (o * swo + i * swh + j * sww)[:, None]
+        b_ptrs = w_cols[None, :] + (o * stride_wo + i * stride_wh + j * stride_ww)[:, None]
         b = tl.load(b_ptrs, mask=mask_r[:, None] & mask_c[None, :], other=0.0)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
 
-    dx_rows = n * sdn + h_in.to(tl.int64) * sdh + w_in.to(tl.int64) * sdw
-    dx_ptrs = dx_ptr + dx_rows[:, None] + ((grp * Cg + offs_c) * sdc)[None, :]
+    dx_rows = n * stride_dxn + h_in.to(tl.int64) * stride_dxh + w_in.to(tl.int64) * stride_dxw
+    dx_ptrs = dx_ptr + dx_rows[:, None] + ((grp * Cg + offs_c) * stride_dxc)[None, :]
     tl.store(dx_ptrs, acc, mask=mask_m[:, None] & mask_c[None, :])
 
 
 # ------------------------------------------------------------------------- grad of weight and bias
 @triton.jit
-def conv2d_bwd_weight_kernel(
+def conv2d_backward_weight_kernel(
     gy_ptr, x_ptr, dw_ptr, db_ptr,
     H, W, OH, OW, P, Cg, Og, Kg, KH, KW, O,
     SH, SW, PT, PL, DH, DW,
-    sgn, sgc, sgh, sgw,
-    sxn, sxc, sxh, sxw,
+    stride_gyn, stride_gyc, stride_gyh, stride_gyw,
+    stride_xn, stride_xc, stride_xh, stride_xw,
     SPLIT, P_PER_SPLIT,
     HAS_BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -264,13 +266,13 @@ def conv2d_bwd_weight_kernel(
 
     Arguments::
 
-        gy_ptr : upstream gradient (N, O, OH, OW), strides sgn, sgc, sgh, sgw
-        x_ptr  : input (N, C, H, W), strides sxn, sxc, sxh, sxw
+        gy_ptr : upstream gradient (N, O, OH, OW), strides stride_gyn, stride_gyc, stride_gyh, stride_gyw
+        x_ptr  : input (N, C, H, W), strides stride_xn, stride_xc, stride_xh, stride_xw
         dw_ptr : partial weight gradients, contiguous (SPLIT, O, Kg); dw[s] sums pixel slice s
         db_ptr : partial bias gradients, contiguous (SPLIT, O); ignored when HAS_BIAS is False
         P = N*OH*OW, the reduction length (output pixels), cut into SPLIT slices of P_PER_SPLIT
             (a multiple of BLOCK_K) -- split-K, see the module docstring
-        O = all output channels (row stride of dw); other sizes as in conv2d_fwd_kernel
+        O = all output channels (row stride of dw); other sizes as in conv2d_forward_kernel
 
     The GEMM: ``dw[o, k] = sum_p gy[p, o] * A[p, k]``, rows o (output channels of the group),
     columns k <-> (c, i, j), ``A`` the forward's implicit im2col matrix (same masks for padding).
@@ -288,7 +290,7 @@ def conv2d_bwd_weight_kernel(
 
     offs_o = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)  # output channels of the group (rows)
     mask_o = offs_o < Og
-    gy_rows = gy_ptr + (grp * Og + offs_o) * sgc  # (BLOCK_M,)
+    gy_rows = gy_ptr + (grp * Og + offs_o) * stride_gyc  # (BLOCK_M,)
     # Columns k -> (c, i, j), fixed for the whole program: their offsets are computed once.
     offs_k = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_k = offs_k < Kg
@@ -297,7 +299,7 @@ def conv2d_bwd_weight_kernel(
     c = offs_k // (KW * KH)
     di = i * DH
     dj = j * DW
-    col_off = (grp * Cg + c) * sxc + di.to(tl.int64) * sxh + dj.to(tl.int64) * sxw  # (BLOCK_N,)
+    col_off = (grp * Cg + c) * stride_xc + di.to(tl.int64) * stride_xh + dj.to(tl.int64) * stride_xw  # (BLOCK_N,)
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=dw_ptr.dtype.element_ty)
     db_acc = tl.zeros((BLOCK_M,), dtype=dw_ptr.dtype.element_ty)
@@ -317,12 +319,12 @@ def conv2d_bwd_weight_kernel(
         oh = pix // OW
         ow = pix % OW
         # gy tile (BLOCK_M, BLOCK_K): gy[n, g*Og + o, oh, ow].
-        g_off = n * sgn + oh.to(tl.int64) * sgh + ow.to(tl.int64) * sgw
+        g_off = n * stride_gyn + oh.to(tl.int64) * stride_gyh + ow.to(tl.int64) * stride_gyw
         gt = tl.load(gy_rows[:, None] + g_off[None, :], mask=mask_o[:, None] & mask_p[None, :], other=0.0)
         # A tile (BLOCK_K, BLOCK_N): x[n, g*Cg + c, oh*SH - PT + i*DH, ow*SW - PL + j*DW], as in forward.
         ih0 = oh * SH - PT
         iw0 = ow * SW - PL
-        row_off = n * sxn + ih0.to(tl.int64) * sxh + iw0.to(tl.int64) * sxw  # (BLOCK_K,)
+        row_off = n * stride_xn + ih0.to(tl.int64) * stride_xh + iw0.to(tl.int64) * stride_xw  # (BLOCK_K,)
         ih = ih0[:, None] + di[None, :]
         iw = iw0[:, None] + dj[None, :]
         inside = (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
@@ -362,15 +364,6 @@ def sum_partials_kernel(p_ptr, out_ptr, SPLIT, L, BLOCK: tl.constexpr):
 
 
 # -------------------------------------------------------------------------------------- configs
-class Config(NamedTuple):
-    """Tile sizes of one launch (see each kernel's docstring for what the tile is)."""
-
-    block_m: int
-    block_n: int
-    block_k: int
-    num_warps: int
-
-
 # Why these sizes.  With exact-fp32 dots ("ieee") a GPU computes tl.dot with FFMA instructions:
 # each thread keeps its share of the accumulator and of both operand tiles in registers, next to
 # the addresses and masks of its A-tile entries -- registers are the limit, not shared memory.
@@ -402,15 +395,15 @@ def _channel_block(channels: int, choices=CHANNEL_BLOCKS) -> int:
     return next((b for b in choices if channels <= b), choices[-1])
 
 
-def fwd_config(geo: ConvGeometry) -> Config:
+def forward_config(geo: ConvGeometry) -> Config:
     return Config(BLOCK_PIXELS, _channel_block(geo.Og), BLOCK_K, NUM_WARPS)
 
 
-def bwd_input_config(geo: ConvGeometry) -> Config:
+def backward_input_config(geo: ConvGeometry) -> Config:
     return Config(BLOCK_PIXELS, _channel_block(geo.Cg), BLOCK_K, NUM_WARPS)
 
 
-def bwd_weight_config(geo: ConvGeometry) -> Config:
+def backward_weight_config(geo: ConvGeometry) -> Config:
     """Rows = the group's output channels (16 per program), columns = Kg (16 or 32 per program)."""
     return Config(WEIGHT_BLOCK_ROWS, _channel_block(geo.Kg, WEIGHT_COLUMN_BLOCKS), BLOCK_REDUCE, WEIGHT_NUM_WARPS)
 
@@ -428,27 +421,7 @@ def weight_split(geo: ConvGeometry, cfg: Config) -> int:
     return max(1, min(triton.cdiv(pixels, MIN_PIXELS_PER_SPLIT), TARGET_PROGRAMS // tiles))
 
 
-def input_precision(dtype) -> str:
-    return "tf32" if ALLOW_TF32 and dtype == torch.float32 else "ieee"
-
-
 # ------------------------------------------------------------------------------------ launchers
-def _as_torch(a) -> torch.Tensor:
-    """A torch view of a NumPy array (zero-copy) or a torch tensor as it is.
-
-    NumPy arrays with a negative stride (``a[::-1]``) cannot be viewed by torch: those are copied
-    (``np.ascontiguousarray``).  Read-only arrays are only read here, so torch's warning about
-    writing to them is silenced.
-    """
-    if isinstance(a, np.ndarray):
-        if any(s < 0 for s in a.strides):
-            a = np.ascontiguousarray(a)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(a)
-    return a
-
-
 def _check(tensors: dict[str, torch.Tensor]) -> torch.dtype:
     dtypes = {t.dtype for t in tensors.values()}
     dtype = next(iter(dtypes))
@@ -463,17 +436,17 @@ def conv2d_forward(x, w, b, geo: ConvGeometry):
 
     ``geo`` comes from :func:`minigrad.ops.conv.geometry` (the arguments are validated there).
     """
-    tx, tw = _as_torch(x), _as_torch(w)
-    tb = _as_torch(b) if b is not None else None
+    tx, tw = as_torch(x), as_torch(w)
+    tb = as_torch(b) if b is not None else None
     dtype = _check({"input": tx, "weight": tw, **({"bias": tb} if tb is not None else {})})
     assert tuple(tx.shape) == (geo.N, geo.C, geo.H, geo.W) and tuple(tw.shape) == (geo.O, geo.Cg, geo.KH, geo.KW)
     y = torch.empty((geo.N, geo.O, geo.OH, geo.OW), dtype=dtype, device=tx.device)
     M = geo.N * geo.OH * geo.OW
     if M > 0:
-        cfg = fwd_config(geo)
+        cfg = forward_config(geo)
         tb = tb.contiguous() if tb is not None else None  # (O,): at most O elements copied
         grid = (triton.cdiv(M, cfg.block_m), triton.cdiv(geo.Og, cfg.block_n), geo.G)
-        conv2d_fwd_kernel[grid](
+        conv2d_forward_kernel[grid](
             tx, tw, tb if tb is not None else y, y,
             geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW,
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
@@ -491,7 +464,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
 
     ``split`` forces grad_weight's number of pixel slices (default: :func:`weight_split`).
     """
-    tg, tx, tw = _as_torch(gy), _as_torch(x), _as_torch(w)
+    tg, tx, tw = as_torch(gy), as_torch(x), as_torch(w)
     dtype = _check({"grad_output": tg, "input": tx, "weight": tw})
     assert tuple(tg.shape) == (geo.N, geo.O, geo.OH, geo.OW), f"conv2d: grad_output shape {tuple(tg.shape)}"
     device = tx.device
@@ -502,9 +475,9 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
         dx = torch.empty((geo.N, geo.C, geo.H, geo.W), dtype=dtype, device=device)
         M = geo.N * geo.H * geo.W
         if M > 0:
-            cfg = bwd_input_config(geo)
+            cfg = backward_input_config(geo)
             grid = (triton.cdiv(M, cfg.block_m), triton.cdiv(geo.Cg, cfg.block_n), geo.G)
-            conv2d_bwd_input_kernel[grid](
+            conv2d_backward_input_kernel[grid](
                 tg, tw, dx,
                 geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Og * geo.KH * geo.KW, geo.KH, geo.KW,
                 geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
@@ -515,7 +488,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
             )  # fmt: skip
 
     if need_w or need_b:
-        cfg = bwd_weight_config(geo)
+        cfg = backward_weight_config(geo)
         P = geo.N * geo.OH * geo.OW
         n_split = max(1, min(split, triton.cdiv(max(P, 1), cfg.block_k))) if split else weight_split(geo, cfg)
         # Slice length: a multiple of BLOCK_K, so that every slice but the last is full.
@@ -524,7 +497,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
         dw_part = torch.empty((n_split, geo.O, geo.Kg), dtype=dtype, device=device)
         db_part = torch.empty((n_split, geo.O), dtype=dtype, device=device) if need_b else None
         grid = (triton.cdiv(geo.Og, cfg.block_m), triton.cdiv(geo.Kg, cfg.block_n), geo.G * n_split)
-        conv2d_bwd_weight_kernel[grid](
+        conv2d_backward_weight_kernel[grid](
             tg, tx, dw_part, db_part if need_b else dw_part,
             geo.H, geo.W, geo.OH, geo.OW, P, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW, geo.O,
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
@@ -556,6 +529,19 @@ def _sum_partials(part: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _forward(x, w, b, geo: ConvGeometry, keep_rows: bool):
+    return conv2d_forward(x, w, b, geo), (None,)
+
+
+def _backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, need_b: bool, rows):
+    return conv2d_backward(gy, x, w, geo, need_x, need_w, need_b)
+
+
+#: The Triton path of :class:`minigrad.ops.conv.Conv2dFunction`, with conv.CONV2D's signatures and
+#: state ``(None,)``: no rows are kept, the kernels read x again.
+CONV2D = Implementation(forward=_forward, backward=_backward)
+
+
 # ------------------------------------------------------------------------------- compile checks
 def compile_specs() -> list[dict]:
     """Every kernel at every configuration minigrad launches, float32, for the compile check.
@@ -564,52 +550,26 @@ def compile_specs() -> list[dict]:
     Forward and grad_input launch with 16, 32 or 64 channels per tile, grad_weight with 16 or 32
     reduction columns, HAS_BIAS both ways; sum_partials_kernel with one block size.
     """
+    fwd_ptrs = {"x_ptr": "*fp32", "w_ptr": "*fp32", "b_ptr": "*fp32", "y_ptr": "*fp32"}
+    in_ptrs = {"gy_ptr": "*fp32", "w_ptr": "*fp32", "dx_ptr": "*fp32"}
+    w_ptrs = {"gy_ptr": "*fp32", "x_ptr": "*fp32", "dw_ptr": "*fp32", "db_ptr": "*fp32"}
     specs = []
-
-    def spec(name, fn, int_args, ptrs, constexprs, num_warps):
-        # In the kernel's argument order: pointers fp32, sizes/strides i32, the rest constexpr.
-        types = {**{p: "*fp32" for p in ptrs}, **{a: "i32" for a in int_args}, **{k: "constexpr" for k in constexprs}}
-        assert set(types) == set(fn.arg_names), f"{name}: signature {sorted(types)} != {fn.arg_names}"
-        signature = {a: types[a] for a in fn.arg_names}
-        specs.append({"name": name, "fn": fn, "signature": signature, "constexprs": constexprs, "num_warps": num_warps})
-
-    geo_args = ["H", "W", "OH", "OW"]
-    conv_args = ["SH", "SW", "PT", "PL", "DH", "DW"]
-
-    def strides(prefix):
-        return [f"{prefix}{d}" for d in "nchw"]
-
-    def strides_w():
-        return ["swo", "swc", "swh", "sww"]
-
-    fwd_ints = geo_args + ["M", "Cg", "Og", "Kg", "KH", "KW"] + conv_args + strides("sx") + strides_w() + strides("sy")
     for bn in CHANNEL_BLOCKS:
         for has_bias in (True, False):
             cx = {"HAS_BIAS": has_bias, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K}
             cx["INPUT_PRECISION"] = "ieee"
-            spec(
-                f"conv2d_fwd_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}, bias={has_bias}]",
-                conv2d_fwd_kernel, fwd_ints, ["x_ptr", "w_ptr", "b_ptr", "y_ptr"], cx, NUM_WARPS,
-            )  # fmt: skip
-
-    in_ints = geo_args + ["M", "Cg", "Og", "R", "KH", "KW"] + conv_args + strides("sg") + strides_w() + strides("sd")
+            name = f"conv2d_forward_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}, bias={has_bias}]"
+            specs.append(compile_spec(name, conv2d_forward_kernel, fwd_ptrs, cx, NUM_WARPS))
     for bn in CHANNEL_BLOCKS:
         cx = {"BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K, "INPUT_PRECISION": "ieee"}
-        spec(
-            f"conv2d_bwd_input_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}]",
-            conv2d_bwd_input_kernel, in_ints, ["gy_ptr", "w_ptr", "dx_ptr"], cx, NUM_WARPS,
-        )  # fmt: skip
-
-    w_ints = geo_args + ["P", "Cg", "Og", "Kg", "KH", "KW", "O"] + conv_args + strides("sg") + strides("sx")
-    w_ints += ["SPLIT", "P_PER_SPLIT"]
+        name = f"conv2d_backward_input_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}]"
+        specs.append(compile_spec(name, conv2d_backward_input_kernel, in_ptrs, cx, NUM_WARPS))
     for bn in WEIGHT_COLUMN_BLOCKS:
         for has_bias in (True, False):
             cx = {"HAS_BIAS": has_bias, "BLOCK_M": WEIGHT_BLOCK_ROWS, "BLOCK_N": bn, "BLOCK_K": BLOCK_REDUCE}
             cx["INPUT_PRECISION"] = "ieee"
-            spec(
-                f"conv2d_bwd_weight_kernel[{WEIGHT_BLOCK_ROWS}x{bn}x{BLOCK_REDUCE}, bias={has_bias}]",
-                conv2d_bwd_weight_kernel, w_ints, ["gy_ptr", "x_ptr", "dw_ptr", "db_ptr"], cx, WEIGHT_NUM_WARPS,
-            )  # fmt: skip
-
-    spec("sum_partials_kernel", sum_partials_kernel, ["SPLIT", "L"], ["p_ptr", "out_ptr"], {"BLOCK": SUM_BLOCK}, 4)
+            name = f"conv2d_backward_weight_kernel[{WEIGHT_BLOCK_ROWS}x{bn}x{BLOCK_REDUCE}, bias={has_bias}]"
+            specs.append(compile_spec(name, conv2d_backward_weight_kernel, w_ptrs, cx, WEIGHT_NUM_WARPS))
+    sum_ptrs = {"p_ptr": "*fp32", "out_ptr": "*fp32"}
+    specs.append(compile_spec("sum_partials_kernel", sum_partials_kernel, sum_ptrs, {"BLOCK": SUM_BLOCK}, 4))
     return specs

@@ -78,7 +78,7 @@ def unbroadcast(grad, shape: tuple[int, ...]):
     return grad.reshape(shape)
 
 
-class Add(Function):
+class AddFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -89,7 +89,7 @@ class Add(Function):
         return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
 
 
-class Sub(Function):
+class SubFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -100,7 +100,7 @@ class Sub(Function):
         return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
 
 
-class Mul(Function):
+class MulFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -114,7 +114,7 @@ class Mul(Function):
         return da, db
 
 
-class Div(Function):
+class DivFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -130,7 +130,7 @@ class Div(Function):
         return da, db
 
 
-class Pow(Function):
+class PowFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = a**b
@@ -155,7 +155,7 @@ class Pow(Function):
         return da, db
 
 
-class Neg(Function):
+class NegFunction(Function):
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -165,7 +165,7 @@ class Neg(Function):
         return -g
 
 
-class Exp(Function):
+class ExpFunction(Function):
     @staticmethod
     def forward(ctx, a):
         out = namespace(a).exp(a)
@@ -178,7 +178,7 @@ class Exp(Function):
         return g * out
 
 
-class Log(Function):
+class LogFunction(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -190,7 +190,7 @@ class Log(Function):
         return g / a
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     """relu(a) = max(a, 0); NaN stays NaN.
 
     PyTorch's backward (``threshold_backward``) is ``da = 0 where out <= 0, else g``: relu'(0) = 0,
@@ -219,7 +219,7 @@ class ReLU(Function):
         return xp.where(passes, g, 0)  # inf * 0 would be NaN where PyTorch gives 0
 
 
-class Tanh(Function):
+class TanhFunction(Function):
     """tanh(a), with the derivative 1 - tanh(a)**2 computed from ``a`` (see the module docstring)."""
 
     @staticmethod
@@ -240,7 +240,7 @@ class Tanh(Function):
         return grad
 
 
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     """sigmoid(a) = 1 / (1 + exp(-a)), from ``e = exp(-|a|)`` (see the module docstring)."""
 
     @staticmethod
@@ -264,7 +264,7 @@ class Sigmoid(Function):
         return grad
 
 
-class Abs(Function):
+class AbsFunction(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
@@ -278,7 +278,7 @@ class Abs(Function):
         return g * (xp.astype(a > 0, a.dtype) - xp.astype(a < 0, a.dtype))
 
 
-class Sqrt(Function):
+class SqrtFunction(Function):
     @staticmethod
     def forward(ctx, a):
         out = namespace(a).sqrt(a)

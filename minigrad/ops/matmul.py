@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 
-from ..backend import numpy_dtype
+from ..backend import Implementation, numpy_dtype
 from ..function import Function
 from .elementwise import unbroadcast
 
@@ -113,33 +113,50 @@ def matmul_backward_numpy(g, a, b, need_a: bool, need_b: bool):
     return da, db
 
 
-class MatMul(Function):
+def _matmul_forward_numpy(a, b):
+    return a @ b, ()
+
+
+def _linear_forward_numpy(x, w):
+    return x @ w.T, ()
+
+
+def _linear_backward_numpy(g, x, w, need_x: bool, need_w: bool):
+    dx = g @ w if need_x else None
+    dw = rows(g).T @ rows(x) if need_w else None  # C-contiguous (see the module docstring)
+    return dx, dw
+
+
+# Every path: ``forward(a, b) -> (a @ b, state)``, ``backward(g, a, b, need_a, need_b) -> (da, db)``
+# (linear: ``forward(x, w) -> (x @ w^T, state)``, ``backward(g, x, w, need_x, need_w) -> (dx, dw)``),
+# with ``state = ()``: backward needs only the two operands, which the Functions save.
+#: The NumPy paths; their Triton twins are ``matmul_kernels.MATMUL`` and ``matmul_kernels.LINEAR``.
+MATMUL = Implementation(forward=_matmul_forward_numpy, backward=matmul_backward_numpy)
+LINEAR = Implementation(forward=_linear_forward_numpy, backward=_linear_backward_numpy)
+
+
+class MatMulFunction(Function):
+    """``a @ b`` with torch's rules; saves ``(a, b, *state)``."""
+
     @staticmethod
     def forward(ctx, a, b):
         check_matmul_shapes(tuple(a.shape), tuple(b.shape))
         check_matmul_dtypes(a, b)
-        ctx.save_for_backward(a, b)
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            return load_triton("matmul_kernels").matmul(a, b)
-        return a @ b
+        out, state = ctx.implementation(MATMUL, "matmul_kernels.MATMUL").forward(a, b)
+        ctx.save_for_backward(a, b, *state)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        need_a, need_b = ctx.needs_input_grad
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            return load_triton("matmul_kernels").matmul_backward(g, a, b, need_a, need_b)
-        return matmul_backward_numpy(g, a, b, need_a, need_b)
+        a, b, *state = ctx.saved_tensors
+        return ctx.implementation(MATMUL, "matmul_kernels.MATMUL").backward(g, a, b, *ctx.needs_input_grad, *state)
 
 
-class Linear(Function):
+class LinearFunction(Function):
     """``linear(x, weight, bias)``: ``x @ weight^T + bias`` as one node; see the module docstring.
 
     Shapes are checked by :func:`minigrad.nn.functional.linear`; dtypes here (as torch: all one).
+    Saves ``(x, w, *state)``; the bias is added, and its gradient summed, here on every path.
     """
 
     @staticmethod
@@ -150,29 +167,16 @@ class Linear(Function):
                 f"linear: bias must have the input's dtype {numpy_dtype(x.dtype)}, got {numpy_dtype(b.dtype)} "
                 f"(input {tuple(x.shape)}, weight {tuple(w.shape)}, bias {tuple(b.shape)})"
             )
-        ctx.save_for_backward(x, w)
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            out = load_triton("matmul_kernels").matmul(x, w.T)
-        else:
-            out = x @ w.T
+        out, state = ctx.implementation(LINEAR, "matmul_kernels.LINEAR").forward(x, w)
+        ctx.save_for_backward(x, w, *state)
         if b is not None:
             out += b  # out is a new array: adding in place saves one
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
+        x, w, *state = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        g2 = rows(g)  # (B, N): the batch dimensions folded into rows
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            dx, dwT = load_triton("matmul_kernels").matmul_backward(g, x, w.T, need_x, need_w)
-            dw = dwT.T if need_w else None
-        else:
-            dx = g @ w if need_x else None
-            dw = g2.T @ rows(x) if need_w else None  # C-contiguous (see the docstring)
-        db = g2.sum(0) if need_b else None
+        dx, dw = ctx.implementation(LINEAR, "matmul_kernels.LINEAR").backward(g, x, w, need_x, need_w, *state)
+        db = rows(g).sum(0) if need_b else None
         return dx, dw, db

@@ -44,28 +44,22 @@ dimension, ``da`` is the *sum* over that dimension of the per-batch products.  T
 
 **Precision.**  ``tl.dot`` on fp32 inputs uses TF32 tensor cores on a GPU unless told
 ``input_precision="ieee"`` (exact fp32 products, fp32 sums).  minigrad uses "ieee" so that GPU,
-interpreter and NumPy agree to float32 rounding; set :data:`ALLOW_TF32` to trade that for speed.
+interpreter and NumPy agree to float32 rounding; set
+:data:`minigrad.ops.triton_common.ALLOW_TF32` to trade that for speed.
 float64 inputs are multiplied and accumulated in float64 (DMMA instructions on sm_80+).
 """
 
 from __future__ import annotations
 
 import itertools
-import warnings
-from typing import NamedTuple
 
-import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from ..backend import from_torch_like
+from ..backend import Implementation, from_torch_like
 from .matmul import check_matmul_dtypes, check_matmul_shapes
-
-#: When True, float32 matmuls on a GPU use TF32 tensor cores (``input_precision="tf32"``): about
-#: 10 bits of mantissa in the products, so results differ from NumPy/PyTorch-fp32 at ~1e-3
-#: relative.  False (the default) keeps exact fp32 ("ieee").  float64 always uses "ieee".
-ALLOW_TF32 = False
+from .triton_common import Config, as_torch, compile_spec, input_precision
 
 
 # --------------------------------------------------------------------------------------- kernel
@@ -101,7 +95,7 @@ def matmul_kernel(
         c_ptr : (B, M, N)   output, written once per element (no accumulation into c)
         M, N, K : matrix sizes; B is not needed (the grid covers it)
         stride_ab / stride_bb : 0 when that operand is broadcast along the batch
-        INPUT_PRECISION : "ieee" (exact fp32) or "tf32"; see ALLOW_TF32
+        INPUT_PRECISION : "ieee" (exact fp32) or "tf32"; see triton_common.ALLOW_TF32
 
     c's dtype is a's dtype, and so is the accumulator: fp32 for fp32 inputs, fp64 for fp64.
 
@@ -167,17 +161,6 @@ def matmul_kernel(
 
 
 # -------------------------------------------------------------------------------------- configs
-class Config(NamedTuple):
-    """Tile sizes of one launch: each program computes a BLOCK_M x BLOCK_N tile of c."""
-
-    block_m: int
-    block_n: int
-    block_k: int
-    group_m: int
-    num_warps: int
-    num_stages: int  # K-blocks in flight: the loop's loads are pipelined this many deep (Triton's default, 3)
-
-
 # Why these sizes.  With exact-fp32 dots (input_precision="ieee") a GPU does not use tensor cores:
 # Triton lowers tl.dot to FFMA instructions, and each thread holds in registers its share of the
 # accumulator *and* the BLOCK_K-long slices of a and b it multiplies.  Registers, not shared memory,
@@ -205,11 +188,6 @@ def pick_config(batch: int, M: int, N: int, K: int) -> Config:
     """SMALL or LARGE for a (batch, M, K) @ (batch, K, N) problem; see the notes on each config."""
     tiles = batch * triton.cdiv(M, LARGE.block_m) * triton.cdiv(N, LARGE.block_n)
     return LARGE if tiles >= MIN_PROGRAMS_FOR_LARGE else SMALL
-
-
-def input_precision(dtype) -> str:
-    """The ``tl.dot`` precision for ``dtype``: "ieee" unless ALLOW_TF32 and float32."""
-    return "tf32" if ALLOW_TF32 and dtype == torch.float32 else "ieee"
 
 
 # ------------------------------------------------------------------------------------ launching
@@ -325,22 +303,6 @@ def _unbroadcast(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return (t.sum(dim=dims, keepdim=True) if dims else t).reshape(shape)
 
 
-def _as_torch(x) -> torch.Tensor:
-    """A torch view of a NumPy array or torch tensor, for reading by a kernel.
-
-    Zero-copy, except for NumPy arrays with a negative stride (``x[::-1]``), which torch cannot
-    represent: those are copied (``np.ascontiguousarray``).  Read-only NumPy arrays (broadcast
-    views) trigger a torch warning about writes; the kernels only read them, so it is silenced.
-    """
-    if isinstance(x, np.ndarray):
-        if any(s < 0 for s in x.strides):
-            x = np.ascontiguousarray(x)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(x)
-    return x
-
-
 def _check_dtypes(a: torch.Tensor, b: torch.Tensor) -> None:
     check_matmul_dtypes(a, b)
     if a.dtype not in (torch.float32, torch.float64):
@@ -363,7 +325,7 @@ def matmul(a, b):
     reshaping views (``unsqueeze``), and the added dimension is dropped from the result again.
     """
     check_matmul_shapes(tuple(a.shape), tuple(b.shape))
-    ta, tb = _as_torch(a), _as_torch(b)
+    ta, tb = as_torch(a), as_torch(b)
     _check_dtypes(ta, tb)
     a2, b2 = _promote(ta, tb)
     out = _bmm(a2, b2)  # (..., M, N)
@@ -381,7 +343,7 @@ def matmul_backward(g, a, b, need_a: bool, need_b: bool):
     being stride-swapped views (``.mT``).  Sums over broadcast batch dimensions: see the module
     docstring.
     """
-    ta, tb, tg = _as_torch(a), _as_torch(b), _as_torch(g)
+    ta, tb, tg = as_torch(a), as_torch(b), as_torch(g)
     a2, b2 = _promote(ta, tb)
     # Give g back the dimensions the 1-D rules dropped from the output: g2 is (..., M, N).
     g2 = tg
@@ -407,6 +369,25 @@ def matmul_backward(g, a, b, need_a: bool, need_b: bool):
     return da, db
 
 
+def _matmul_forward(a, b):
+    return matmul(a, b), ()
+
+
+def _linear_forward(x, w):
+    return matmul(x, w.T), ()
+
+
+def _linear_backward(g, x, w, need_x: bool, need_w: bool):
+    dx, dwT = matmul_backward(g, x, w.T, need_x, need_w)
+    return dx, (dwT.T if need_w else None)
+
+
+#: The Triton paths of :class:`minigrad.ops.matmul.MatMulFunction` and ``LinearFunction``, with
+#: matmul.MATMUL's and matmul.LINEAR's signatures and state ``()``.
+MATMUL = Implementation(forward=_matmul_forward, backward=matmul_backward)
+LINEAR = Implementation(forward=_linear_forward, backward=_linear_backward)
+
+
 # ---------------------------------------------------------------------------------- compilation
 #: Which strides are 1 in the three products minigrad launches on row-major arrays.  Triton
 #: compiles a separate kernel when an integer argument equals 1 (it becomes a constant, which
@@ -427,31 +408,13 @@ def compile_specs() -> list[dict]:
     kernel either way).  ``benchmarks/kernel_resources.py`` compiles them for sm_90 and sm_80 and
     reports each one's registers, stack and shared memory (the table is in ``benchmarks/RESULTS.md``).
     """
-    ptr = "*fp32"
-    signature = {"a_ptr": ptr, "b_ptr": ptr, "c_ptr": ptr, "M": "i32", "N": "i32", "K": "i32"}
-    for name in ("ab", "am", "ak", "bb", "bk", "bn", "cb", "cm", "cn"):
-        signature[f"stride_{name}"] = "i32"
+    ptrs = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32"}
     specs = []
     for label, cfg in (("SMALL", SMALL), ("LARGE", LARGE)):
-        blocks = {
-            "BLOCK_M": cfg.block_m,
-            "BLOCK_N": cfg.block_n,
-            "BLOCK_K": cfg.block_k,
-            "GROUP_M": cfg.group_m,
-            "INPUT_PRECISION": "ieee",
-        }
+        blocks = {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k, "GROUP_M": cfg.group_m}
+        blocks["INPUT_PRECISION"] = "ieee"
         for layout, ones in UNIT_STRIDES.items():
             constexprs = {**blocks, **{name: 1 for name in ones}}
-            sig = {**signature, **{k: "constexpr" for k in constexprs}}
             name = f"matmul_kernel[{label} {cfg.block_m}x{cfg.block_n}x{cfg.block_k} w{cfg.num_warps}, {layout}]"
-            specs.append(
-                {
-                    "name": name,
-                    "fn": matmul_kernel,
-                    "signature": sig,
-                    "constexprs": constexprs,
-                    "num_warps": cfg.num_warps,
-                    "num_stages": cfg.num_stages,
-                }
-            )
+            specs.append(compile_spec(name, matmul_kernel, ptrs, constexprs, cfg.num_warps, cfg.num_stages))
     return specs

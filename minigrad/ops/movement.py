@@ -25,7 +25,7 @@ from ..function import Function
 from .elementwise import unbroadcast
 
 
-class Reshape(Function):
+class ReshapeFunction(Function):
     @staticmethod
     def forward(ctx, x, shape):
         return x.reshape(shape)
@@ -36,7 +36,7 @@ class Reshape(Function):
         return g.reshape(x.shape), None
 
 
-class Permute(Function):
+class PermuteFunction(Function):
     @staticmethod
     def forward(ctx, x, dims):
         return namespace(x).permute(x, dims)
@@ -47,7 +47,7 @@ class Permute(Function):
         return namespace(g).permute(g, tuple(np.argsort(dims))), None
 
 
-class Expand(Function):
+class ExpandFunction(Function):
     @staticmethod
     def forward(ctx, x, shape):
         return namespace(x).broadcast_to(x, shape)
@@ -62,7 +62,7 @@ def _has_array_index(index) -> bool:
     return any(not isinstance(i, (int, slice, type(None), type(Ellipsis))) for i in items)
 
 
-class GetItem(Function):
+class GetItemFunction(Function):
     """``x[index]``; ``index`` is a tuple.  It is saved, so that an index tensor edited in place
     after the forward makes backward raise instead of routing the gradient to other elements."""
 
@@ -86,7 +86,7 @@ class GetItem(Function):
         return dx, None
 
 
-class Clone(Function):
+class CloneFunction(Function):
     """``x.clone()``: a C-ordered copy; the gradient passes through."""
 
     @staticmethod
@@ -98,7 +98,7 @@ class Clone(Function):
         return g
 
 
-class ToDevice(Function):
+class ToDeviceFunction(Function):
     """``x.to("cuda")`` / ``x.to("cpu")``: the gradient makes the trip back."""
 
     @staticmethod
@@ -111,10 +111,10 @@ class ToDevice(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return ToDevice.forward(ctx, g, ctx.inputs[0].device), None
+        return ToDeviceFunction.forward(ctx, g, ctx.inputs[0].device), None
 
 
-class Cast(Function):
+class CastFunction(Function):
     """``x.to(dtype)``: the gradient is cast back to the input's dtype."""
 
     @staticmethod
@@ -146,7 +146,7 @@ def set_item(target, index, value) -> None:
     target[index] = value
 
 
-class SetItem(Function):
+class SetItemFunction(Function):
     """``x[index] = v`` with autograd: a new array equal to x, with v written at ``index``."""
 
     @staticmethod
@@ -169,7 +169,7 @@ class SetItem(Function):
         return dx, dv, None
 
 
-class CopyFrom(Function):
+class CopyFromFunction(Function):
     """``x.copy_(v)`` (and ``x.fill_(v)``) with autograd: v broadcast to x's shape, in x's dtype."""
 
     @staticmethod

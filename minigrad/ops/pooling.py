@@ -59,24 +59,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..backend import Implementation
 from ..function import Function
+from .arguments import pair
 
 OP = "max_pool2d"
 
 
 # ----------------------------------------------------------------------------------------- arguments
-def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a sequence of one or two ints -> (height value, width value), as PyTorch accepts."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) in (1, 2):
-        if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value):
-            return (int(value[0]), int(value[0])) if len(value) == 1 else (int(value[0]), int(value[1]))
-    raise TypeError(f"{OP}: {name} must be an int or a pair of ints, got {value!r}")
-
-
 def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     """PyTorch's ``pooling_output_shape`` for one spatial dimension (see the module docstring)."""
     out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1  # // floors, like div_rtn
@@ -103,7 +93,7 @@ def _overlapping(out: int, k: int, s: int, d: int) -> bool:
 
 @dataclass(frozen=True)
 class PoolGeometry:
-    """Everything about one max_pool2d call except the values; built (and validated) by :func:`geometry`."""
+    """Everything about one max_pool2d call except the values; built (and validated) by :func:`max_pool2d_geometry`."""
 
     N: int
     C: int
@@ -135,24 +125,24 @@ class PoolGeometry:
         return (self.N, self.C, self.H, self.W)
 
 
-def geometry(shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> PoolGeometry:
+def max_pool2d_geometry(shape, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> PoolGeometry:
     """Normalise max_pool2d's arguments to pairs, check them as PyTorch does, and size the output.
 
     Raises TypeError / ValueError naming max_pool2d and the offending values (before any kernel runs).
     """
-    KH, KW = _pair(kernel_size, "kernel_size")
+    KH, KW = pair(kernel_size, "kernel_size", OP)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         SH, SW = KH, KW  # PyTorch: stride defaults to kernel_size
     else:
-        SH, SW = _pair(stride, "stride")
-    PH, PW = _pair(padding, "padding")
-    DH, DW = _pair(dilation, "dilation")
+        SH, SW = pair(stride, "stride", OP)
+    PH, PW = pair(padding, "padding", OP)
+    DH, DW = pair(dilation, "dilation", OP)
     return _geometry(tuple(int(n) for n in shape), KH, KW, SH, SW, PH, PW, DH, DW, bool(ceil_mode))
 
 
 @functools.lru_cache(maxsize=256)
 def _geometry(shape, KH, KW, SH, SW, PH, PW, DH, DW, ceil_mode) -> PoolGeometry:
-    """:func:`geometry` on normalised arguments; cached because a network pools the same shapes every step."""
+    """:func:`max_pool2d_geometry` on normalised arguments; cached: a network pools the same shapes every step."""
     if len(shape) not in (3, 4):
         raise ValueError(f"{OP}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {shape}")
     unbatched = len(shape) == 3
@@ -314,28 +304,39 @@ def max_pool2d_backward_numpy(g: np.ndarray, argmax: np.ndarray, geo: PoolGeomet
     return grad
 
 
+# ---------------------------------------------------------------------------------- implementations
+def _numpy_forward(x, geo: PoolGeometry, return_indices: bool):
+    out, argmax = max_pool2d_forward_numpy(x, geo)
+    indices = offsets_to_indices(argmax, geo) if return_indices else None
+    return (out, indices), (argmax,)
+
+
+# Every path: ``forward(x, geo, return_indices) -> ((out, indices), state)`` and
+# ``backward(g, *state, geo) -> dx`` on 4-D arrays (indices None unless asked for), with
+# ``state = (where,)``: where each window's max came from, in the form that path's backward reads --
+# uint8 window offsets (NumPy: its backward loops over the KH*KW offsets) or PyTorch's flat int64
+# ``h*W + w`` indices (Triton: the very array it returns as ``indices``, so saving it lets the
+# engine catch an in-place edit of the returned indices before backward, as torch does).
+#: The NumPy path; its Triton twin is ``pooling_kernels.MAX_POOL2D``.
+MAX_POOL2D = Implementation(forward=_numpy_forward, backward=max_pool2d_backward_numpy)
+
+
 # ----------------------------------------------------------------------------------------- Function
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """``max_pool2d`` as a Function; see the module docstring for the math.
 
     ``apply(x, geo, return_indices=False)``: ``geo`` is the validated :class:`PoolGeometry`.  With
     ``return_indices`` it has two outputs, the values and PyTorch's int64 indices; the indices are
     marked non-differentiable, and where the Triton backward reads them they are saved too, so
-    editing them in place before backward raises (as in torch).
+    editing them in place before backward raises (as in torch).  Saves ``state`` (see above).
     """
 
     @staticmethod
     def forward(ctx, x, geo: PoolGeometry, return_indices: bool = False):
         x4 = x.reshape(geo.in_shape4)  # (C, H, W) -> (1, C, H, W): a view
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            out, indices = load_triton("pooling_kernels").max_pool2d_forward(x4, geo)
-            ctx.save_for_backward(indices)  # flat int64 h*W + w: the Triton backward compares against these
-        else:
-            out, argmax = max_pool2d_forward_numpy(x4, geo)
-            ctx.save_for_backward(argmax)  # uint8 window offsets: the NumPy backward loops over offsets
-            indices = offsets_to_indices(argmax, geo) if return_indices else None
+        impl = ctx.implementation(MAX_POOL2D, "pooling_kernels.MAX_POOL2D")
+        (out, indices), state = impl.forward(x4, geo, return_indices)
+        ctx.save_for_backward(*state)
         ctx.geo = geo
         out = out.reshape(geo.out_shape)
         if not return_indices:
@@ -347,13 +348,7 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, g, _=None):
         geo: PoolGeometry = ctx.geo
-        (saved,) = ctx.saved_tensors
         g4 = g.reshape(geo.N, geo.C, geo.OH, geo.OW)
-        if ctx.kernels == "triton":
-            from ..backend import load_triton
-
-            dx = load_triton("pooling_kernels").max_pool2d_backward(g4, saved, geo)
-        else:
-            dx = max_pool2d_backward_numpy(g4, saved, geo)
+        dx = ctx.implementation(MAX_POOL2D, "pooling_kernels.MAX_POOL2D").backward(g4, *ctx.saved_tensors, geo)
         in_shape = (geo.C, geo.H, geo.W) if geo.unbatched else geo.in_shape4
         return dx.reshape(in_shape), None, None

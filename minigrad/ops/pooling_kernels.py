@@ -49,10 +49,12 @@ accumulates in the input's dtype (a sum of at most KH*KW terms).
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
-from ..backend import from_torch_like, to_torch
+from ..backend import Implementation, from_torch_like
+from .triton_common import as_torch, compile_spec
 
 #: The tile sizes the launchers choose from (see the module docstring); each compiles once per kernel.
 BLOCKS = (32, 64, 128, 256)
@@ -210,21 +212,6 @@ def max_pool2d_backward_kernel(
 
 
 # ----------------------------------------------------------------------------------------- launchers
-def _torch_view(a):
-    """A torch tensor over ``a`` (zero-copy for NumPy).  torch cannot view negative NumPy strides: copy those."""
-    import warnings
-
-    import numpy as np
-
-    if isinstance(a, np.ndarray) and any(s < 0 for s in a.strides):
-        a = np.ascontiguousarray(a)  # documented copy: only for reversed (negative-stride) NumPy views
-    with warnings.catch_warnings():
-        # Read-only arrays (an upstream gradient that is a broadcast view) only get read by the kernels;
-        # torch warns that writing to them would be undefined.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return to_torch(a)
-
-
 def _geometry_args(geo):
     return (geo.KH, geo.KW, geo.SH, geo.SW, geo.PH, geo.PW, geo.DH, geo.DW)
 
@@ -234,9 +221,7 @@ def max_pool2d_forward(x, geo):
 
     ``geo`` is the validated :class:`minigrad.ops.pooling.PoolGeometry`; the launch checks shapes only.
     """
-    import torch
-
-    xt = _torch_view(x)
+    xt = as_torch(x)
     assert xt.dim() == 4 and tuple(xt.shape) == geo.in_shape4, f"max_pool2d: input {tuple(xt.shape)} vs {geo}"
     assert xt.dtype in (torch.float32, torch.float64), f"max_pool2d: unsupported dtype {xt.dtype}"
     out = torch.empty((geo.N, geo.C, geo.OH, geo.OW), dtype=xt.dtype, device=xt.device)
@@ -253,9 +238,7 @@ def max_pool2d_forward(x, geo):
 
 def max_pool2d_backward(g, indices, geo):
     """dL/dx (N, C, H, W) from ``g`` (N, C, OH, OW) and forward's int64 ``indices`` (N, C, OH, OW)."""
-    import torch
-
-    gt, it = _torch_view(g), _torch_view(indices)
+    gt, it = as_torch(g), as_torch(indices)
     expected = (geo.N, geo.C, geo.OH, geo.OW)
     assert tuple(gt.shape) == expected and tuple(it.shape) == expected, f"max_pool2d: grad {tuple(gt.shape)}"
     assert it.dtype == torch.int64 and it.is_contiguous(), "max_pool2d: indices must be contiguous int64"
@@ -270,18 +253,22 @@ def max_pool2d_backward(g, indices, geo):
     return from_torch_like(dx, like=g)
 
 
+def _forward(x, geo, return_indices: bool):
+    out, indices = max_pool2d_forward(x, geo)
+    return (out, indices if return_indices else None), (indices,)
+
+
+#: The Triton path of :class:`minigrad.ops.pooling.MaxPool2dFunction`, with pooling.MAX_POOL2D's
+#: signatures; its state is the int64 indices its forward returns.
+MAX_POOL2D = Implementation(forward=_forward, backward=max_pool2d_backward)
+
+
 def compile_specs():
     """Every kernel at every tile size the launchers choose (float32), for the sm_90 / sm_80 compile test.
 
     Pointers as listed, BLOCK as a constexpr, every other argument (sizes, strides, pooling parameters)
     a 32-bit int -- what Triton specialises a small Python int to at launch.
     """
-
-    def signature(fn, pointers):
-        return {
-            name: pointers.get(name, "constexpr" if name == "BLOCK" else "i32") for name in fn.arg_names
-        }  # fmt: skip
-
     pointers = {
         max_pool2d_forward_kernel: {"x_ptr": "*fp32", "out_ptr": "*fp32", "idx_ptr": "*i64"},
         max_pool2d_backward_kernel: {"g_ptr": "*fp32", "idx_ptr": "*i64", "dx_ptr": "*fp32"},
@@ -290,13 +277,5 @@ def compile_specs():
     for fn, ptrs in pointers.items():
         for block in BLOCKS:
             _, num_warps = launch_config(block)
-            specs.append(
-                {
-                    "name": f"{fn.__name__} BLOCK={block}",
-                    "fn": fn,
-                    "signature": signature(fn, ptrs),
-                    "constexprs": {"BLOCK": block},
-                    "num_warps": num_warps,
-                }
-            )
+            specs.append(compile_spec(f"{fn.__name__} BLOCK={block}", fn, ptrs, {"BLOCK": block}, num_warps))
     return specs

@@ -44,7 +44,7 @@ def expand_back(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdim: bool)
     return namespace(g).broadcast_to(g, shape)
 
 
-class Sum(Function):
+class SumFunction(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = namespace(x)
@@ -59,7 +59,7 @@ class Sum(Function):
         return expand_back(g, x.shape, axes, keepdim), None, None
 
 
-class Mean(Function):
+class MeanFunction(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         count = 1
@@ -75,7 +75,7 @@ class Mean(Function):
         return expand_back(g / count, x.shape, axes, keepdim), None, None
 
 
-class MaxAll(Function):
+class MaxAllFunction(Function):
     """``x.max()`` over every element; ties share the gradient equally (as PyTorch)."""
 
     @staticmethod
@@ -94,7 +94,7 @@ class MaxAll(Function):
         return namespace(x).where(mask, g / mask.sum(), 0)
 
 
-class MaxDim(Function):
+class MaxDimFunction(Function):
     """``x.max(dim)`` -> ``(values, indices)``: the gradient goes to the index returned (the first
     maximum).  The indices are an output too, marked non-differentiable, and saved: editing them
     in place before backward raises, as in torch."""

@@ -100,7 +100,7 @@ import warnings
 import numpy as np
 
 from .. import backend
-from ..backend import load_triton, numpy_dtype
+from ..backend import Implementation, numpy_dtype
 from ..function import Function, is_grad_enabled
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -332,7 +332,24 @@ def softmax_backward_numpy(g: np.ndarray, y: np.ndarray, axis: int, log: bool = 
     return dx
 
 
-class _SoftmaxBase(Function):
+def _softmax_forward(x, axis: int, log: bool):
+    y = softmax_forward_numpy(x, axis, log)
+    return y, (y,)
+
+
+def _softmax_backward(g, axis: int, log: bool, y):
+    return softmax_backward_numpy(g, y, axis, log)
+
+
+# Every path: ``forward(x, axis, log) -> (y, state)``, ``backward(g, axis, log, *state) -> dx``, with
+# ``state = (y,)``: both backward formulas read the output only.  ``log`` picks log_softmax.
+#: The NumPy path of softmax and log_softmax; its Triton twin is ``softmax_kernels.SOFTMAX``.
+SOFTMAX = Implementation(forward=_softmax_forward, backward=_softmax_backward)
+
+
+class _SoftmaxBaseFunction(Function):
+    """softmax and log_softmax: one Function body, ``LOG`` telling them apart.  Saves ``state``."""
+
     LOG = False
     OP = "softmax"
 
@@ -342,39 +359,33 @@ class _SoftmaxBase(Function):
         scalar = x.ndim == 0
         if scalar:  # a 0-d tensor is a row of length 1
             x = x.reshape(1)
-        if ctx.kernels == "triton":
-            y = load_triton("softmax_kernels").softmax_forward(x, axis, log=cls.LOG)
-        else:
-            y = softmax_forward_numpy(x, axis, log=cls.LOG)
+        y, state = ctx.implementation(SOFTMAX, "softmax_kernels.SOFTMAX").forward(x, axis, cls.LOG)
         ctx.axis, ctx.scalar = axis, scalar
-        ctx.save_for_backward(y)
+        ctx.save_for_backward(*state)
         return y.reshape(()) if scalar else y
 
     @classmethod
     def _backward(cls, ctx, g):
-        (y,) = ctx.saved_tensors
         if ctx.scalar:
             g = g.reshape(1)
-        if ctx.kernels == "triton":
-            dx = load_triton("softmax_kernels").softmax_backward(g, y, ctx.axis, log=cls.LOG)
-        else:
-            dx = softmax_backward_numpy(g, y, ctx.axis, log=cls.LOG)
+        impl = ctx.implementation(SOFTMAX, "softmax_kernels.SOFTMAX")
+        dx = impl.backward(g, ctx.axis, cls.LOG, *ctx.saved_tensors)
         return (dx.reshape(()) if ctx.scalar else dx), None
 
 
-class Softmax(_SoftmaxBase):
+class SoftmaxFunction(_SoftmaxBaseFunction):
     """``y = softmax(x, dim)``; backward ``dx = y * (g - sum(g * y, dim))``."""
 
     @staticmethod
     def forward(ctx, x, dim):
-        return Softmax._forward(ctx, x, dim)
+        return SoftmaxFunction._forward(ctx, x, dim)
 
     @staticmethod
     def backward(ctx, g):
-        return Softmax._backward(ctx, g)
+        return SoftmaxFunction._backward(ctx, g)
 
 
-class LogSoftmax(_SoftmaxBase):
+class LogSoftmaxFunction(_SoftmaxBaseFunction):
     """``y = log_softmax(x, dim)``; backward ``dx = g - exp(y) * sum(g, dim)``."""
 
     LOG = True
@@ -382,11 +393,11 @@ class LogSoftmax(_SoftmaxBase):
 
     @staticmethod
     def forward(ctx, x, dim):
-        return LogSoftmax._forward(ctx, x, dim)
+        return LogSoftmaxFunction._forward(ctx, x, dim)
 
     @staticmethod
     def backward(ctx, g):
-        return LogSoftmax._backward(ctx, g)
+        return LogSoftmaxFunction._backward(ctx, g)
 
 
 # --------------------------------------------------------------------------- NumPy: cross_entropy
@@ -566,13 +577,47 @@ def _cast(a, dtype: np.dtype):
     return a if _dtype(a) == dtype else backend.namespace(a).astype(a, dtype)
 
 
-class CrossEntropy(Function):
+def _cross_entropy_forward(x, target, weight, ignore_index, label_smoothing, reduction, may_ignore, need_grad):
+    return cross_entropy_forward_numpy(x, target, weight, ignore_index, label_smoothing, reduction, may_ignore)
+
+
+def _cross_entropy_backward(g, state, weight, label_smoothing, reduction):
+    return cross_entropy_backward_numpy(g, state, weight, label_smoothing)
+
+
+def _cross_entropy_prob_forward(x, target, weight, label_smoothing, reduction, need_x, need_t):
+    return cross_entropy_prob_forward_numpy(x, target, weight, label_smoothing, reduction)
+
+
+def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t):
+    return cross_entropy_prob_backward_numpy(g, state, weight, label_smoothing, need_x, need_t)
+
+
+# Every path, on x as (N, C, D...) rows:
+#   class indices        forward(x, target, weight, ignore_index, label_smoothing, reduction,
+#                                may_ignore, need_grad) -> (loss, state)
+#                        backward(g, state, weight, label_smoothing, reduction) -> dx
+#   class probabilities  forward(x, target, weight, label_smoothing, reduction, need_x, need_t) -> (loss, state)
+#                        backward(g, state, weight, label_smoothing, reduction, need_x, need_t) -> (dx, dt)
+# ``state`` is one tuple of arrays that the forward made (none shares memory with an input): the
+# softmax pieces on the NumPy path (cross_entropy_forward_numpy), the finished gradient rows on the
+# Triton path, which computes them in the forward kernel.  The Function saves it whole, next to the
+# target and the weight.  Each path ignores the hints it has no use for (``may_ignore``: NumPy skips
+# the ignore_index mask; ``need_*``: Triton skips gradient rows nobody will read).
+#: The NumPy paths; their Triton twins are ``softmax_kernels.CROSS_ENTROPY`` / ``CROSS_ENTROPY_PROB``.
+CROSS_ENTROPY = Implementation(forward=_cross_entropy_forward, backward=_cross_entropy_backward)
+CROSS_ENTROPY_PROB = Implementation(forward=_cross_entropy_prob_forward, backward=_cross_entropy_prob_backward)
+
+
+class CrossEntropyFunction(Function):
     """``cross_entropy`` as one Function: log_softmax, the gather and the reduction fused.
 
     Inputs: ``x`` (N, C, D...) or (C,); ``target`` integer (N, D...) or () class indices, or float
     class probabilities shaped like ``x`` (it may require grad); ``weight`` (C,) or None (a constant:
     no gradient flows to it); then the plain values ``ignore_index``, ``label_smoothing`` and
-    ``reduction``.
+    ``reduction``.  Saves ``(state, target, weight)`` on every path (see above): target and weight
+    too, so that editing either in place before backward raises (as in torch), and so that backward
+    reads the weight from here, not from the caller's tensor.
     """
 
     @staticmethod
@@ -580,21 +625,13 @@ class CrossEntropy(Function):
         ctx.shape = tuple(x.shape)
         ctx.probs = is_probability_target(x, target)
         if ctx.probs:
-            return CrossEntropy._forward_probs(ctx, x, target, weight, ignore_index, label_smoothing, reduction)
+            return CrossEntropyFunction._forward_probs(ctx, x, target, weight, ignore_index, label_smoothing, reduction)
         may_ignore = check_cross_entropy_args(x, target, weight, reduction, label_smoothing, ignore_index)
         x2, t2 = _as_rows(x, target)
-        if ctx.kernels == "triton":
-            need_grad = is_grad_enabled() and ctx.needs_input_grad[0]
-            loss, state = load_triton("softmax_kernels").cross_entropy_forward(
-                x2, t2, weight, ignore_index, float(label_smoothing), reduction, need_grad
-            )
-        else:
-            loss, state = cross_entropy_forward_numpy(
-                x2, t2, weight, ignore_index, label_smoothing, reduction, may_ignore
-            )
-        # target and weight are saved too: editing either in place before backward raises (as in
-        # torch), and the NumPy backward reads weight from here, not from the caller's tensor.
-        ctx.save_for_backward(*state, target, weight)
+        need_grad = is_grad_enabled() and ctx.needs_input_grad[0]
+        impl = ctx.implementation(CROSS_ENTROPY, "softmax_kernels.CROSS_ENTROPY")
+        loss, state = impl.forward(x2, t2, weight, ignore_index, label_smoothing, reduction, may_ignore, need_grad)
+        ctx.save_for_backward(state, target, weight)
         return loss.reshape(()) if x.ndim == 1 else loss
 
     @staticmethod
@@ -608,34 +645,26 @@ class CrossEntropy(Function):
             x2, t2 = x2.reshape(1, -1), t2.reshape(1, -1)
         grad = is_grad_enabled()
         ctx.need = (grad and ctx.needs_input_grad[0], grad and ctx.needs_input_grad[1])
-        if ctx.kernels == "triton":
-            loss, state = load_triton("softmax_kernels").cross_entropy_prob_forward(
-                x2, t2, w2, float(label_smoothing), reduction, *ctx.need
-            )
-        else:
-            loss, state = cross_entropy_prob_forward_numpy(x2, t2, w2, label_smoothing, reduction)
-        ctx.save_for_backward(*state, target, w2)  # target: version-checked, as in the index path
+        impl = ctx.implementation(CROSS_ENTROPY_PROB, "softmax_kernels.CROSS_ENTROPY_PROB")
+        loss, state = impl.forward(x2, t2, w2, label_smoothing, reduction, *ctx.need)
+        ctx.save_for_backward(state, target, w2)
         return loss.reshape(()) if x.ndim == 1 else loss
 
     @staticmethod
     def backward(ctx, g):
         *_, label_smoothing, reduction = ctx.inputs
         if ctx.probs:
-            return CrossEntropy._backward_probs(ctx, g, label_smoothing, reduction)
-        *state, _, weight = ctx.saved_tensors
-        if ctx.kernels == "triton":
-            dx = load_triton("softmax_kernels").cross_entropy_backward(g, state, reduction)
-        else:
-            dx = cross_entropy_backward_numpy(g, state, weight, label_smoothing)
+            return CrossEntropyFunction._backward_probs(ctx, g, label_smoothing, reduction)
+        state, _, weight = ctx.saved_tensors
+        impl = ctx.implementation(CROSS_ENTROPY, "softmax_kernels.CROSS_ENTROPY")
+        dx = impl.backward(g, state, weight, label_smoothing, reduction)
         return dx.reshape(ctx.shape), None, None, None, None, None  # (N, C, D) -> the input's shape
 
     @staticmethod
     def _backward_probs(ctx, g, label_smoothing, reduction):
-        *state, _, w = ctx.saved_tensors
-        if ctx.kernels == "triton":
-            dx, dt = load_triton("softmax_kernels").cross_entropy_prob_backward(g, state, reduction)
-        else:
-            dx, dt = cross_entropy_prob_backward_numpy(g, state, w, label_smoothing, *ctx.need)
+        state, _, w = ctx.saved_tensors
+        impl = ctx.implementation(CROSS_ENTROPY_PROB, "softmax_kernels.CROSS_ENTROPY_PROB")
+        dx, dt = impl.backward(g, state, w, label_smoothing, reduction, *ctx.need)
         # (N, C, D) -> the input's shape, and each gradient in its own input's dtype
         dx = _cast(dx.reshape(ctx.shape), ctx.dtypes[0]) if dx is not None else None
         dt = _cast(dt.reshape(ctx.shape), ctx.dtypes[1]) if dt is not None else None

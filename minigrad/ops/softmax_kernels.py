@@ -35,9 +35,11 @@ max from ``m`` to ``m'``, every term already summed was ``exp(x - m)`` and must 
     m' = max(m, max(chunk))
     s  = s * exp(m - m') + sum(exp(chunk - m'))        (m starts at -inf, s at 0)
 
-A second pass then writes ``exp(x - m) / s`` (or ``(x - m) - log(s)``).  So a long row is read
-twice and written once.  (``m'`` is replaced by 0 in the exponents while it is still -inf -- a
-chunk of only -inf logits, as in masked attention -- so that ``-inf - (-inf)`` never makes a nan.)
+That step is :func:`~minigrad.ops.triton_common.online_softmax_step`, which softmax, log_softmax
+and both cross-entropy kernels call.  A second pass then writes ``exp(x - m) / s`` (or
+``(x - m) - log(s)``).  So a long row is read twice and written once.  (``m'`` is replaced by 0 in
+the exponents while it is still -inf -- a chunk of only -inf logits, as in masked attention -- so
+that ``-inf - (-inf)`` never makes a nan.)
 
 Stability at +-1e4: every exponent is ``x - m <= 0``, so nothing overflows; the backward kernels
 only use the saved output ``y``, whose values are in [0, 1] (or are log-probabilities).
@@ -72,14 +74,14 @@ mostly idle.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 import torch
 import triton
 import triton.language as tl
 
-from ..backend import from_torch_like, to_torch
+from ..backend import Implementation, from_torch_like
+from .triton_common import as_torch, compile_spec, online_softmax_step
 
 MAX_BLOCK = 1024  # longest chunk of a row held in registers; longer rows loop (see module docstring)
 MIN_BLOCK = 128
@@ -96,20 +98,20 @@ def softmax_forward_kernel(
     y_ptr,
     L,
     INNER,
-    x_so,
-    x_sl,
-    x_si,
-    y_so,
-    y_sl,
-    y_si,
+    stride_xo,
+    stride_xl,
+    stride_xi,
+    stride_yo,
+    stride_yl,
+    stride_yi,
     LOG: tl.constexpr,
     BLOCK: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
 ):
     """y = softmax(x) (or log_softmax with LOG) along L, one row per program.
 
-    x_ptr : the input, read as (OUTER, L, INNER) with element strides (x_so, x_sl, x_si); fp32/fp64.
-    y_ptr : the output, same logical shape, strides (y_so, y_sl, y_si) (contiguous in practice).
+    x_ptr : the input, read as (OUTER, L, INNER) with element strides (stride_xo, stride_xl, stride_xi); fp32/fp64.
+    y_ptr : the output, same logical shape, strides (stride_yo, stride_yl, stride_yi) (contiguous in practice).
     L     : row length; INNER: size of the merged dims after L (row r = (r // INNER, :, r % INNER)).
     LOG   : write log_softmax instead of softmax.
     BLOCK : elements of a row handled at once (a power of two, <= MAX_BLOCK).
@@ -120,12 +122,12 @@ def softmax_forward_kernel(
     row = tl.program_id(0)
     o = (row // INNER).to(tl.int64)  # int64: o * stride can pass 2**31 on large tensors
     i = (row % INNER).to(tl.int64)
-    x_row = x_ptr + o * x_so + i * x_si
-    y_row = y_ptr + o * y_so + i * y_si
+    x_row = x_ptr + o * stride_xo + i * stride_xi
+    y_row = y_ptr + o * stride_yo + i * stride_yi
     cols = tl.arange(0, BLOCK)
     if ONE_BLOCK:
         mask = cols < L
-        x = tl.load(x_row + cols.to(tl.int64) * x_sl, mask=mask, other=float("-inf"))
+        x = tl.load(x_row + cols.to(tl.int64) * stride_xl, mask=mask, other=float("-inf"))
         m = tl.max(x, axis=0)
         z = x - m  # <= 0; padding lanes are -inf and add exp(-inf) = 0 to the sum
         e = tl.exp(z)
@@ -134,29 +136,26 @@ def softmax_forward_kernel(
             y = z - tl.log(s)
         else:
             y = e / s
-        tl.store(y_row + cols.to(tl.int64) * y_sl, y, mask=mask)
+        tl.store(y_row + cols.to(tl.int64) * stride_yl, y, mask=mask)
     else:
         # Pass 1: running max m and running sum s = sum exp(x - m) (online softmax).
         m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
         s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
         for start in range(0, L, BLOCK):
             c = start + cols
-            x = tl.load(x_row + c.to(tl.int64) * x_sl, mask=c < L, other=float("-inf"))
-            m_new = tl.maximum(m, tl.max(x, axis=0))
-            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # no -inf - -inf while all seen are -inf
-            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
-            m = m_new
+            x = tl.load(x_row + c.to(tl.int64) * stride_xl, mask=c < L, other=float("-inf"))
+            m, s = online_softmax_step(m, s, x)
         log_s = tl.log(s)
         # Pass 2: write the row.
         for start in range(0, L, BLOCK):
             c = start + cols
             mask = c < L
-            x = tl.load(x_row + c.to(tl.int64) * x_sl, mask=mask, other=0.0)
+            x = tl.load(x_row + c.to(tl.int64) * stride_xl, mask=mask, other=0.0)
             if LOG:
                 y = (x - m) - log_s
             else:
                 y = tl.exp(x - m) / s
-            tl.store(y_row + c.to(tl.int64) * y_sl, y, mask=mask)
+            tl.store(y_row + c.to(tl.int64) * stride_yl, y, mask=mask)
 
 
 @triton.jit
@@ -166,15 +165,15 @@ def softmax_backward_kernel(
     dx_ptr,
     L,
     INNER,
-    g_so,
-    g_sl,
-    g_si,
-    y_so,
-    y_sl,
-    y_si,
-    d_so,
-    d_sl,
-    d_si,
+    stride_go,
+    stride_gl,
+    stride_gi,
+    stride_yo,
+    stride_yl,
+    stride_yi,
+    stride_dxo,
+    stride_dxl,
+    stride_dxi,
     LOG: tl.constexpr,
     BLOCK: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
@@ -184,8 +183,8 @@ def softmax_backward_kernel(
         softmax:      dx = y * (g - sum(g * y))
         log_softmax:  dx = g - exp(y) * sum(g)
 
-    g_ptr, y_ptr, dx_ptr : (OUTER, L, INNER) views with strides (g_so, g_sl, g_si), (y_so, ...),
-        (d_so, ...); fp32/fp64, all the same dtype.
+    g_ptr, y_ptr, dx_ptr : (OUTER, L, INNER) views with strides (stride_go, stride_gl, stride_gi), (stride_yo, ...),
+        (stride_dxo, ...); fp32/fp64, all the same dtype.
     L, INNER, LOG, BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel`.  The row's one reduction
         (sum(g*y) or sum(g)) is a plain sum, so a long row needs no online trick: pass 1 sums,
         pass 2 writes.
@@ -194,41 +193,41 @@ def softmax_backward_kernel(
     row = tl.program_id(0)
     o = (row // INNER).to(tl.int64)
     i = (row % INNER).to(tl.int64)
-    g_row = g_ptr + o * g_so + i * g_si
-    y_row = y_ptr + o * y_so + i * y_si
-    d_row = dx_ptr + o * d_so + i * d_si
+    g_row = g_ptr + o * stride_go + i * stride_gi
+    y_row = y_ptr + o * stride_yo + i * stride_yi
+    d_row = dx_ptr + o * stride_dxo + i * stride_dxi
     cols = tl.arange(0, BLOCK)
     if ONE_BLOCK:
         mask = cols < L
         c = cols.to(tl.int64)
-        g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
-        y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+        g = tl.load(g_row + c * stride_gl, mask=mask, other=0.0)
+        y = tl.load(y_row + c * stride_yl, mask=mask, other=0.0)
         if LOG:
             dx = g - tl.exp(y) * tl.sum(g, axis=0)
         else:
             dx = y * (g - tl.sum(g * y, axis=0))
-        tl.store(d_row + c * d_sl, dx, mask=mask)
+        tl.store(d_row + c * stride_dxl, dx, mask=mask)
     else:
         acc = tl.zeros([], dtype=y_ptr.dtype.element_ty)
         for start in range(0, L, BLOCK):
             c = (start + cols).to(tl.int64)
             mask = c < L
-            g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
+            g = tl.load(g_row + c * stride_gl, mask=mask, other=0.0)
             if LOG:
                 acc += tl.sum(g, axis=0)
             else:
-                y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+                y = tl.load(y_row + c * stride_yl, mask=mask, other=0.0)
                 acc += tl.sum(g * y, axis=0)
         for start in range(0, L, BLOCK):
             c = (start + cols).to(tl.int64)
             mask = c < L
-            g = tl.load(g_row + c * g_sl, mask=mask, other=0.0)
-            y = tl.load(y_row + c * y_sl, mask=mask, other=0.0)
+            g = tl.load(g_row + c * stride_gl, mask=mask, other=0.0)
+            y = tl.load(y_row + c * stride_yl, mask=mask, other=0.0)
             if LOG:
                 dx = g - tl.exp(y) * acc
             else:
                 dx = y * (g - acc)
-            tl.store(d_row + c * d_sl, dx, mask=mask)
+            tl.store(d_row + c * stride_dxl, dx, mask=mask)
 
 
 @triton.jit
@@ -242,12 +241,12 @@ def cross_entropy_forward_kernel(
     grad_ptr,
     C,
     D,
-    x_sn,
-    x_sc,
-    x_sd,
-    t_sn,
-    t_sd,
-    w_s,
+    stride_xn,
+    stride_xc,
+    stride_xd,
+    stride_tn,
+    stride_td,
+    stride_w,
     ignore_index,
     HAS_WEIGHT: tl.constexpr,
     WRITE_GRAD: tl.constexpr,
@@ -256,14 +255,14 @@ def cross_entropy_forward_kernel(
 ):
     """Per-row cross-entropy loss and, with WRITE_GRAD, the gradient of that loss, in one pass.
 
-    x_ptr : logits, read as (N, C, D) with strides (x_sn, x_sc, x_sd); fp32/fp64.
-    t_ptr : integer targets, (N, D) with strides (t_sn, t_sd): each in [0, C) or equal to
+    x_ptr : logits, read as (N, C, D) with strides (stride_xn, stride_xc, stride_xd); fp32/fp64.
+    t_ptr : integer targets, (N, D) with strides (stride_tn, stride_td): each in [0, C) or equal to
         ``ignore_index``.  The host checks that for NumPy targets only (or in minigrad's debug mode),
         because reading device values would make it wait for the GPU; so the kernel checks it too: a
         row whose target is out of range gets a NaN loss, row weight and gradient row (and reads class
         0, never outside the row), and ``tl.device_assert`` stops the kernel when it is compiled with
         Triton's debug mode (``TRITON_DEBUG=1``; Triton's interpreter skips device asserts).
-    w_ptr : class weights (C,), stride w_s, same dtype as x; unused unless HAS_WEIGHT.
+    w_ptr : class weights (C,), stride stride_w, same dtype as x; unused unless HAS_WEIGHT.
     k_ptr : 3 constants in x's dtype, [1 - eps, eps / C, eps * W / C] (eps = label_smoothing, W =
         sum of the weights, C without weights).  They travel in a tensor because Triton passes Python
         floats as fp32, which would cost an fp64 run its last digits.
@@ -281,21 +280,21 @@ def cross_entropy_forward_kernel(
     row = tl.program_id(0)
     n = (row // D).to(tl.int64)
     d = (row % D).to(tl.int64)
-    x_row = x_ptr + n * x_sn + d * x_sd
+    x_row = x_ptr + n * stride_xn + d * stride_xd
     g_row = grad_ptr + n * C * D + d  # contiguous (N, C, D): class c at + c * D
-    t = tl.load(t_ptr + n * t_sn + d * t_sd).to(tl.int64)
+    t = tl.load(t_ptr + n * stride_tn + d * stride_td).to(tl.int64)
     valid = t != ignore_index
     in_range = (t >= 0) & (t < C)
     tl.device_assert(in_range | ~valid, "cross_entropy: target out of range [0, C)")
     t_safe = tl.where(valid & in_range, t, 0)  # an ignored (or bad) row reads class 0 harmlessly
     # The row's factor on every output: 1, 0 when ignored, NaN when its target is out of range.
     vf = tl.where(valid & ~in_range, float("nan"), valid.to(x_ptr.dtype.element_ty)).to(x_ptr.dtype.element_ty)
-    x_t = tl.load(x_row + t_safe * x_sc)
+    x_t = tl.load(x_row + t_safe * stride_xc)
     k_keep = tl.load(k_ptr)  # 1 - eps
     k_each = tl.load(k_ptr + 1)  # eps / C
     k_all = tl.load(k_ptr + 2)  # eps * W / C
     if HAS_WEIGHT:
-        w_t = tl.load(w_ptr + t_safe * w_s)
+        w_t = tl.load(w_ptr + t_safe * stride_w)
     else:
         w_t = tl.full([], 1.0, dtype=x_ptr.dtype.element_ty)
     a = k_keep * w_t + k_all  # gradient coefficient of p (module docstring)
@@ -304,13 +303,13 @@ def cross_entropy_forward_kernel(
     if ONE_BLOCK:
         mask = cols < C
         c = cols.to(tl.int64)
-        x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
+        x = tl.load(x_row + c * stride_xc, mask=mask, other=float("-inf"))
         m = tl.max(x, axis=0)
         e = tl.exp(x - m)
         s = tl.sum(e, axis=0)
         log_s = tl.log(s)
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+            w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
         else:
             w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
         # padding lanes: w = 0 and x replaced by m, so they add 0 (not 0 * inf = nan)
@@ -323,19 +322,16 @@ def cross_entropy_forward_kernel(
         s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
         for start in range(0, C, BLOCK):
             c = (start + cols).to(tl.int64)
-            x = tl.load(x_row + c * x_sc, mask=c < C, other=float("-inf"))
-            m_new = tl.maximum(m, tl.max(x, axis=0))
-            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # see the module docstring
-            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
-            m = m_new
+            x = tl.load(x_row + c * stride_xc, mask=c < C, other=float("-inf"))
+            m, s = online_softmax_step(m, s, x)
         log_s = tl.log(s)
         smooth = tl.zeros([], dtype=x_ptr.dtype.element_ty)
         for start in range(0, C, BLOCK):
             c = (start + cols).to(tl.int64)
             mask = c < C
-            x = tl.load(x_row + c * x_sc, mask=mask, other=0.0)
+            x = tl.load(x_row + c * stride_xc, mask=mask, other=0.0)
             if HAS_WEIGHT:
-                w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+                w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
             else:
                 w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
             smooth += tl.sum(w * (log_s + (m - x)), axis=0)  # padding lanes: w = 0, x = 0
@@ -359,10 +355,10 @@ def cross_entropy_backward_kernel(
     numel,
     C,
     D,
-    s_sn,
-    s_sd,
-    t_sn,
-    t_sd,
+    stride_scalen,
+    stride_scaled,
+    stride_tn,
+    stride_td,
     ignore_index,
     HAS_IGNORE: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -370,9 +366,9 @@ def cross_entropy_backward_kernel(
     """dx = grad_rows * scale[row], 0 where the row's target is ignored; elementwise.
 
     grad_ptr : (N, C, D) contiguous, the per-row gradients written by a forward kernel.
-    scale_ptr : the chain-rule factor g_row / normaliser, read as (N, D) with strides (s_sn, s_sd):
+    scale_ptr : the chain-rule factor g_row / normaliser, read as (N, D) with strides (stride_scalen, stride_scaled):
         the upstream gradient for reduction "none", a single value (strides 0) otherwise.
-    t_ptr : class-index targets (N, D), strides (t_sn, t_sd): ignored rows get exactly 0 even when
+    t_ptr : class-index targets (N, D), strides (stride_tn, stride_td): ignored rows get exactly 0 even when
         the scale is inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0
         there).  Read only with HAS_IGNORE.
     dx_ptr : (N, C, D) contiguous out.  numel = N * C * D.
@@ -385,10 +381,10 @@ def cross_entropy_backward_kernel(
     mask = offs < numel
     n = offs // (C * D)
     d = offs % D
-    scale = tl.load(scale_ptr + n * s_sn + d * s_sd, mask=mask, other=0.0)
+    scale = tl.load(scale_ptr + n * stride_scalen + d * stride_scaled, mask=mask, other=0.0)
     gr = tl.load(grad_ptr + offs, mask=mask, other=0.0)
     if HAS_IGNORE:
-        t = tl.load(t_ptr + n * t_sn + d * t_sd, mask=mask, other=0)
+        t = tl.load(t_ptr + n * stride_tn + d * stride_td, mask=mask, other=0)
         keep = t != ignore_index
         scale = tl.where(keep, scale, 0.0)  # never multiply an ignored row by an inf scale
         tl.store(dx_ptr + offs, tl.where(keep, gr * scale, 0.0), mask=mask)
@@ -407,13 +403,13 @@ def cross_entropy_prob_forward_kernel(
     gt_ptr,
     C,
     D,
-    x_sn,
-    x_sc,
-    x_sd,
-    t_sn,
-    t_sc,
-    t_sd,
-    w_s,
+    stride_xn,
+    stride_xc,
+    stride_xd,
+    stride_tn,
+    stride_tc,
+    stride_td,
+    stride_w,
     HAS_WEIGHT: tl.constexpr,
     WRITE_GRAD_X: tl.constexpr,
     WRITE_GRAD_T: tl.constexpr,
@@ -428,9 +424,9 @@ def cross_entropy_prob_forward_kernel(
         gx_c     = a * p_c - tw_c,         a = sum_c tw_c        (d loss_row / dx_c)
         gt_c     = (1 - eps) * w_c * nlogp_c                     (d loss_row / dt_c)
 
-    x_ptr : logits, read as (N, C, D) with strides (x_sn, x_sc, x_sd); fp32/fp64.
-    t_ptr : target probabilities, (N, C, D) with strides (t_sn, t_sc, t_sd); the dtype of x.
-    w_ptr : class weights (C,), stride w_s, the dtype of x; unused unless HAS_WEIGHT.
+    x_ptr : logits, read as (N, C, D) with strides (stride_xn, stride_xc, stride_xd); fp32/fp64.
+    t_ptr : target probabilities, (N, C, D) with strides (stride_tn, stride_tc, stride_td); the dtype of x.
+    w_ptr : class weights (C,), stride stride_w, the dtype of x; unused unless HAS_WEIGHT.
     k_ptr : 2 constants in x's dtype, [1 - eps, eps / C] (eps = label_smoothing); a tensor, not
         Python floats, which Triton would pass as fp32.
     loss_ptr : (N * D,) out, loss_row.
@@ -446,8 +442,8 @@ def cross_entropy_prob_forward_kernel(
     row = tl.program_id(0)
     n = (row // D).to(tl.int64)
     d = (row % D).to(tl.int64)
-    x_row = x_ptr + n * x_sn + d * x_sd
-    t_row = t_ptr + n * t_sn + d * t_sd
+    x_row = x_ptr + n * stride_xn + d * stride_xd
+    t_row = t_ptr + n * stride_tn + d * stride_td
     out = n * C * D + d  # contiguous (N, C, D): class c of this row at out + c * D
     k_keep = tl.load(k_ptr)  # 1 - eps
     k_each = tl.load(k_ptr + 1)  # eps / C
@@ -456,14 +452,14 @@ def cross_entropy_prob_forward_kernel(
     if ONE_BLOCK:
         mask = cols < C
         c = cols.to(tl.int64)
-        x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
+        x = tl.load(x_row + c * stride_xc, mask=mask, other=float("-inf"))
         m = tl.max(x, axis=0)
         e = tl.exp(x - m)  # padding lanes: exp(-inf) = 0
         s = tl.sum(e, axis=0)
         log_s = tl.log(s)
-        t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+        t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
         if HAS_WEIGHT:
-            w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+            w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
         else:
             w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
         tw = w * (k_keep * t + k_each)  # padding lanes: w = 0, so tw = 0
@@ -481,15 +477,12 @@ def cross_entropy_prob_forward_kernel(
         for start in range(0, C, BLOCK):
             c = (start + cols).to(tl.int64)
             mask = c < C
-            x = tl.load(x_row + c * x_sc, mask=mask, other=float("-inf"))
-            m_new = tl.maximum(m, tl.max(x, axis=0))
-            m_use = tl.where(m_new == float("-inf"), 0.0, m_new)  # see the module docstring
-            s = s * tl.exp(m - m_use) + tl.sum(tl.exp(x - m_use), axis=0)
-            m = m_new
+            x = tl.load(x_row + c * stride_xc, mask=mask, other=float("-inf"))
+            m, s = online_softmax_step(m, s, x)
             if WRITE_GRAD_X:
-                t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+                t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
                 if HAS_WEIGHT:
-                    w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+                    w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
                 else:
                     w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
                 a += tl.sum(w * (k_keep * t + k_each), axis=0)
@@ -498,10 +491,10 @@ def cross_entropy_prob_forward_kernel(
         for start in range(0, C, BLOCK):
             c = (start + cols).to(tl.int64)
             mask = c < C
-            x = tl.load(x_row + c * x_sc, mask=mask, other=0.0)
-            t = tl.load(t_row + c * t_sc, mask=mask, other=0.0)
+            x = tl.load(x_row + c * stride_xc, mask=mask, other=0.0)
+            t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
             if HAS_WEIGHT:
-                w = tl.load(w_ptr + c * w_s, mask=mask, other=0.0)
+                w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
             else:
                 w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
             tw = w * (k_keep * t + k_each)
@@ -515,22 +508,6 @@ def cross_entropy_prob_forward_kernel(
 
 
 # --------------------------------------------------------------------------- launchers
-
-
-def _torch(a):
-    """A torch view of a device array; NumPy views with negative strides (torch has none) are copied.
-
-    A read-only NumPy array (a gradient broadcast from a sum, with stride 0) is viewed as it is: the
-    kernels only read their inputs, so torch's warning about non-writable arrays does not apply.
-    """
-    if isinstance(a, np.ndarray):
-        if any(s < 0 for s in a.strides):
-            a = np.ascontiguousarray(a)
-        if not a.flags.writeable:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                return to_torch(a)
-    return to_torch(a)
 
 
 def _merge(sizes, strides):
@@ -588,7 +565,7 @@ def softmax_forward(x, axis: int, log: bool = False, max_block: int | None = Non
     Grid: (OUTER * INNER,), one program per row.  ``max_block`` overrides :data:`MAX_BLOCK` (tests
     use a small one to exercise the looped path).
     """
-    xt = _torch(x)
+    xt = as_torch(x)
     _check_float(xt, "log_softmax" if log else "softmax")
     y = torch.empty(tuple(xt.shape), dtype=xt.dtype, device=xt.device)
     if y.numel() == 0:
@@ -607,7 +584,7 @@ def softmax_backward(g, y, axis: int, log: bool = False, max_block: int | None =
 
     Grid: (OUTER * INNER,), one program per row, as the forward.
     """
-    gt, yt = _torch(g), _torch(y)
+    gt, yt = as_torch(g), as_torch(y)
     dx = torch.empty(tuple(yt.shape), dtype=yt.dtype, device=yt.device)
     if dx.numel() == 0:
         return from_torch_like(dx, y)
@@ -634,7 +611,7 @@ def cross_entropy_forward(
     :func:`minigrad.ops.softmax.check_cross_entropy_args` (every target in range).
     Grid: (N * D,), one program per row of C logits.
     """
-    xt, tt = _torch(x), _torch(target)
+    xt, tt = as_torch(x), as_torch(target)
     _check_float(xt, "cross_entropy")
     N, C = xt.shape[0], xt.shape[1]
     rest = tuple(xt.shape[2:])
@@ -648,7 +625,7 @@ def cross_entropy_forward(
     row_w = torch.empty(N * D, dtype=dt, device=dev)
     grad = torch.empty((N, C, D), dtype=dt, device=dev) if need_grad else None
     if N * D > 0:
-        wt = _torch(weight) if weight is not None else None
+        wt = as_torch(weight) if weight is not None else None
         eps = float(label_smoothing)
         if wt is None or eps == 0:  # eps * W / C with W = C without weights
             consts = _constants((1.0 - eps, eps / C, eps if wt is None else 0.0), dt, dev)
@@ -693,14 +670,14 @@ def cross_entropy_backward(g, state, reduction: str):
     grad, tt, norm, ignore_index = state
     if grad is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    gt = _torch(g).to(grad.dtype)
+    gt = as_torch(g).to(grad.dtype)
     N, C, D = grad.shape
     if reduction == "none":
         scale = gt.reshape((N, D))
-        s_sn, s_sd = scale.stride()
+        stride_scalen, stride_scaled = scale.stride()
     else:
         scale = (gt / norm if norm is not None else gt).reshape(1)
-        s_sn = s_sd = 0
+        stride_scalen = stride_scaled = 0
     dx = torch.empty_like(grad)
     numel = dx.numel()
     if numel:
@@ -713,8 +690,8 @@ def cross_entropy_backward(g, state, reduction: str):
             numel,
             C,
             D,
-            s_sn,
-            s_sd,
+            stride_scalen,
+            stride_scaled,
             *tt.stride(),
             ignore_index,
             HAS_IGNORE=True,
@@ -736,7 +713,7 @@ def cross_entropy_prob_forward(
     :func:`minigrad.ops.softmax.check_cross_entropy_prob_args`.
     Grid: (N * D,), one program per row of C logits.
     """
-    xt, tt = _torch(x), _torch(target)
+    xt, tt = as_torch(x), as_torch(target)
     _check_float(xt, "cross_entropy")
     N, C = xt.shape[0], xt.shape[1]
     rest = tuple(xt.shape[2:])
@@ -747,7 +724,7 @@ def cross_entropy_prob_forward(
     gx = torch.empty((N, C, D), dtype=dt, device=dev) if need_x else None
     gt = torch.empty((N, C, D), dtype=dt, device=dev) if need_t else None
     if N * D > 0:
-        wt = _torch(weight) if weight is not None else None
+        wt = as_torch(weight) if weight is not None else None
         eps = float(label_smoothing)
         consts = _constants((1.0 - eps, eps / C), dt, dev)
         block, one = _block(C, max_block)
@@ -792,14 +769,14 @@ def cross_entropy_prob_backward(g, state, reduction: str):
     rows = gx if gx is not None else gt
     if rows is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    g_t = _torch(g).to(rows.dtype)
+    g_t = as_torch(g).to(rows.dtype)
     N, C, D = rows.shape
     if reduction == "none":
         scale = g_t.reshape((N, D))
-        s_sn, s_sd = scale.stride()
+        stride_scalen, stride_scaled = scale.stride()
     else:
         scale = (g_t / norm if norm else g_t).reshape(1)
-        s_sn = s_sd = 0
+        stride_scalen = stride_scaled = 0
     like = np.asarray(g) if isinstance(g, np.generic) else g
     out = []
     for grad in (gx, gt):
@@ -818,8 +795,8 @@ def cross_entropy_prob_backward(g, state, reduction: str):
                 numel,
                 C,
                 D,
-                s_sn,
-                s_sd,
+                stride_scalen,
+                stride_scaled,
                 0,
                 0,
                 0,
@@ -831,6 +808,40 @@ def cross_entropy_prob_backward(g, state, reduction: str):
     return tuple(out)
 
 
+# --------------------------------------------------------------------------- implementations
+def _softmax_forward(x, axis: int, log: bool):
+    y = softmax_forward(x, axis, log)
+    return y, (y,)
+
+
+def _softmax_backward(g, axis: int, log: bool, y):
+    return softmax_backward(g, y, axis, log)
+
+
+def _cross_entropy_forward(x, target, weight, ignore_index, label_smoothing, reduction, may_ignore, need_grad):
+    return cross_entropy_forward(x, target, weight, ignore_index, float(label_smoothing), reduction, need_grad)
+
+
+def _cross_entropy_backward(g, state, weight, label_smoothing, reduction):
+    return cross_entropy_backward(g, state, reduction)  # weight and smoothing are in the gradient rows
+
+
+def _cross_entropy_prob_forward(x, target, weight, label_smoothing, reduction, need_x, need_t):
+    return cross_entropy_prob_forward(x, target, weight, float(label_smoothing), reduction, need_x, need_t)
+
+
+def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t):
+    return cross_entropy_prob_backward(g, state, reduction)
+
+
+#: The Triton paths of minigrad.ops.softmax's Functions, with the signatures of softmax.SOFTMAX,
+#: softmax.CROSS_ENTROPY and softmax.CROSS_ENTROPY_PROB.  The cross-entropy states hold the
+#: gradient rows the forward kernels wrote (see cross_entropy_forward / cross_entropy_prob_forward).
+SOFTMAX = Implementation(forward=_softmax_forward, backward=_softmax_backward)
+CROSS_ENTROPY = Implementation(forward=_cross_entropy_forward, backward=_cross_entropy_backward)
+CROSS_ENTROPY_PROB = Implementation(forward=_cross_entropy_prob_forward, backward=_cross_entropy_prob_backward)
+
+
 # --------------------------------------------------------------------------- compile specs
 
 
@@ -838,116 +849,37 @@ def compile_specs():
     """Every kernel at the configurations the launchers use, fp32 (for the shared compile test)."""
     specs = []
     blocks = [(MIN_BLOCK, True), (MAX_BLOCK, True), (MAX_BLOCK, False)]  # what _block picks
-    i32 = "i32"
     for block, one in blocks:
+        shape = f"BLOCK={block},ONE_BLOCK={one}"
         for log in (False, True):
             name = "log_softmax" if log else "softmax"
-            specs.append(
-                {
-                    "name": f"{name}_forward[BLOCK={block},ONE_BLOCK={one}]",
-                    "fn": softmax_forward_kernel,
-                    "signature": {
-                        "x_ptr": "*fp32",
-                        "y_ptr": "*fp32",
-                        **{k: i32 for k in ("L", "INNER", "x_so", "x_sl", "x_si", "y_so", "y_sl", "y_si")},
-                        "LOG": "constexpr",
-                        "BLOCK": "constexpr",
-                        "ONE_BLOCK": "constexpr",
-                    },
-                    "constexprs": {"LOG": log, "BLOCK": block, "ONE_BLOCK": one},
-                    "num_warps": NUM_WARPS,
-                }
-            )
-            strides = ("g_so", "g_sl", "g_si", "y_so", "y_sl", "y_si", "d_so", "d_sl", "d_si")
-            specs.append(
-                {
-                    "name": f"{name}_backward[BLOCK={block},ONE_BLOCK={one}]",
-                    "fn": softmax_backward_kernel,
-                    "signature": {
-                        "g_ptr": "*fp32",
-                        "y_ptr": "*fp32",
-                        "dx_ptr": "*fp32",
-                        **{k: i32 for k in ("L", "INNER", *strides)},
-                        "LOG": "constexpr",
-                        "BLOCK": "constexpr",
-                        "ONE_BLOCK": "constexpr",
-                    },
-                    "constexprs": {"LOG": log, "BLOCK": block, "ONE_BLOCK": one},
-                    "num_warps": NUM_WARPS,
-                }
-            )
+            cx = {"LOG": log, "BLOCK": block, "ONE_BLOCK": one}
+            ptrs = {"x_ptr": "*fp32", "y_ptr": "*fp32"}
+            specs.append(compile_spec(f"{name}_forward[{shape}]", softmax_forward_kernel, ptrs, cx, NUM_WARPS))
+            ptrs = {"g_ptr": "*fp32", "y_ptr": "*fp32", "dx_ptr": "*fp32"}
+            specs.append(compile_spec(f"{name}_backward[{shape}]", softmax_backward_kernel, ptrs, cx, NUM_WARPS))
         for has_w in (False, True):
             for write in (False, True):
-                specs.append(
-                    {
-                        "name": f"cross_entropy_forward[BLOCK={block},ONE_BLOCK={one},HAS_WEIGHT={has_w},"
-                        f"WRITE_GRAD={write}]",
-                        "fn": cross_entropy_forward_kernel,
-                        "signature": {
-                            "x_ptr": "*fp32",
-                            "t_ptr": "*i64",
-                            "w_ptr": "*fp32",
-                            "k_ptr": "*fp32",
-                            "loss_ptr": "*fp32",
-                            "roww_ptr": "*fp32",
-                            "grad_ptr": "*fp32",
-                            **{k: i32 for k in ("C", "D", "x_sn", "x_sc", "x_sd", "t_sn", "t_sd", "w_s")},
-                            "ignore_index": i32,
-                            "HAS_WEIGHT": "constexpr",
-                            "WRITE_GRAD": "constexpr",
-                            "BLOCK": "constexpr",
-                            "ONE_BLOCK": "constexpr",
-                        },
-                        "constexprs": {"HAS_WEIGHT": has_w, "WRITE_GRAD": write, "BLOCK": block, "ONE_BLOCK": one},
-                        "num_warps": NUM_WARPS,
-                    }
-                )
+                ptrs = {p: "*fp32" for p in ("x_ptr", "w_ptr", "k_ptr", "loss_ptr", "roww_ptr", "grad_ptr")}
+                ptrs["t_ptr"] = "*i64"
+                cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD": write, "BLOCK": block, "ONE_BLOCK": one}
+                name = f"cross_entropy_forward[{shape},HAS_WEIGHT={has_w},WRITE_GRAD={write}]"
+                specs.append(compile_spec(name, cross_entropy_forward_kernel, ptrs, cx, NUM_WARPS))
         for has_w in (False, True):
             for write_x, write_t in ((True, False), (False, True), (True, True), (False, False)):
-                strides = ("C", "D", "x_sn", "x_sc", "x_sd", "t_sn", "t_sc", "t_sd", "w_s")
-                specs.append(
-                    {
-                        "name": f"cross_entropy_prob_forward[BLOCK={block},ONE_BLOCK={one},HAS_WEIGHT={has_w},"
-                        f"WRITE_GRAD_X={write_x},WRITE_GRAD_T={write_t}]",
-                        "fn": cross_entropy_prob_forward_kernel,
-                        "signature": {
-                            **{
-                                k: "*fp32" for k in ("x_ptr", "t_ptr", "w_ptr", "k_ptr", "loss_ptr", "gx_ptr", "gt_ptr")
-                            },
-                            **{k: i32 for k in strides},
-                            "HAS_WEIGHT": "constexpr",
-                            "WRITE_GRAD_X": "constexpr",
-                            "WRITE_GRAD_T": "constexpr",
-                            "BLOCK": "constexpr",
-                            "ONE_BLOCK": "constexpr",
-                        },
-                        "constexprs": {
-                            "HAS_WEIGHT": has_w,
-                            "WRITE_GRAD_X": write_x,
-                            "WRITE_GRAD_T": write_t,
-                            "BLOCK": block,
-                            "ONE_BLOCK": one,
-                        },
-                        "num_warps": NUM_WARPS,
-                    }
+                ptrs = {p: "*fp32" for p in ("x_ptr", "t_ptr", "w_ptr", "k_ptr", "loss_ptr", "gx_ptr", "gt_ptr")}
+                cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD_X": write_x, "WRITE_GRAD_T": write_t}
+                cx.update(BLOCK=block, ONE_BLOCK=one)
+                name = (
+                    f"cross_entropy_prob_forward[{shape},HAS_WEIGHT={has_w},"
+                    f"WRITE_GRAD_X={write_x},WRITE_GRAD_T={write_t}]"
                 )
+                specs.append(compile_spec(name, cross_entropy_prob_forward_kernel, ptrs, cx, NUM_WARPS))
     for has_ignore in (True, False):
-        specs.append(
-            {
-                "name": f"cross_entropy_backward[BLOCK={SCALE_BLOCK},HAS_IGNORE={has_ignore}]",
-                "fn": cross_entropy_backward_kernel,
-                "signature": {
-                    "grad_ptr": "*fp32",
-                    "scale_ptr": "*fp32",
-                    # the probability path passes a float tensor as the (unread) target pointer
-                    "t_ptr": "*i64" if has_ignore else "*fp32",
-                    "dx_ptr": "*fp32",
-                    **{k: i32 for k in ("numel", "C", "D", "s_sn", "s_sd", "t_sn", "t_sd", "ignore_index")},
-                    "HAS_IGNORE": "constexpr",
-                    "BLOCK": "constexpr",
-                },
-                "constexprs": {"HAS_IGNORE": has_ignore, "BLOCK": SCALE_BLOCK},
-                "num_warps": 4,
-            }
-        )
+        # the probability path passes a float tensor as the (unread) target pointer
+        ptrs = {"grad_ptr": "*fp32", "scale_ptr": "*fp32", "t_ptr": "*i64" if has_ignore else "*fp32"}
+        ptrs["dx_ptr"] = "*fp32"
+        cx = {"HAS_IGNORE": has_ignore, "BLOCK": SCALE_BLOCK}
+        name = f"cross_entropy_backward[BLOCK={SCALE_BLOCK},HAS_IGNORE={has_ignore}]"
+        specs.append(compile_spec(name, cross_entropy_backward_kernel, ptrs, cx, 4))
     return specs

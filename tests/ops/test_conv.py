@@ -127,7 +127,7 @@ def test_conv2d_numpy_equals_reference(data, dtype):
     x = data.draw(arrays(x_shape, dtype), label="x")
     w = data.draw(arrays(w_shape, dtype), label="weight")
     b = data.draw(arrays((w_shape[0],), dtype), label="bias") if has_bias else None
-    geo = conv_module.geometry(
+    geo = conv_module.conv2d_geometry(
         x.shape, x.dtype, w.shape, w.dtype, None if b is None else b.shape, None if b is None else b.dtype,
         kwargs["stride"], kwargs["padding"], kwargs["dilation"], kwargs.get("groups", 1),
     )  # fmt: skip
@@ -295,7 +295,7 @@ def test_triton_weight_gradient_split(device, split):
     kernels = load_triton("conv_kernels")
     rng = np.random.default_rng(6)
     x, w = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 2, 2, 3))
-    geo = conv_module.geometry(x.shape, x.dtype, w.shape, w.dtype, (6,), x.dtype, (1, 2), 1, (2, 1), 2)
+    geo = conv_module.conv2d_geometry(x.shape, x.dtype, w.shape, w.dtype, (6,), x.dtype, (1, 2), 1, (2, 1), 2)
     gy = rng.standard_normal((geo.N, geo.O, geo.OH, geo.OW))
     dx_ref, dw_ref, db_ref = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
 
@@ -314,7 +314,7 @@ def test_triton_launchers_take_strided_torch_tensors(device):
     kernels = load_triton("conv_kernels")
     x = torch.randn(2, 3, 5, 6, dtype=torch.float64).to(device).to(memory_format=torch.channels_last)
     w = torch.randn(4, 3, 3, 2, dtype=torch.float64).to(device)
-    geo = conv_module.geometry(x.shape, np.float64, w.shape, np.float64, None, None, 1, 1, 1, 1)
+    geo = conv_module.conv2d_geometry(x.shape, np.float64, w.shape, np.float64, None, None, 1, 1, 1, 1)
     y = kernels.conv2d_forward(x, w, None, geo)
     assert_close(y.cpu().numpy(), torch.nn.functional.conv2d(x, w, padding=1).cpu().numpy(), np.float64, "y")
 
@@ -402,7 +402,7 @@ def test_conv2d_numpy_results_outlive_scratch_buffers():
 
 def _lenet_geometry(n, c, hw, o, padding):
     shape, w_shape = (n, c, hw, hw), (o, c, 5, 5)
-    return conv_module.geometry(shape, np.float32, w_shape, np.float32, None, None, 1, padding, 1, 1)
+    return conv_module.conv2d_geometry(shape, np.float32, w_shape, np.float32, None, None, 1, padding, 1, 1)
 
 
 def test_conv2d_numpy_keeps_small_rows_only():
@@ -412,7 +412,7 @@ def test_conv2d_numpy_keeps_small_rows_only():
     assert conv_numpy.keep_rows(_lenet_geometry(64, 6, 14, 16, 0), 4)
     assert conv_numpy.keep_rows(_lenet_geometry(256, 1, 28, 6, 2), 4)
     assert conv_numpy.keep_rows(_lenet_geometry(256, 6, 14, 16, 0), 4)
-    big = conv_module.geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
+    big = conv_module.conv2d_geometry((32, 64, 56, 56), np.float32, (64, 64, 3, 3), np.float32, None, None, 1, 1, 1, 1)
     assert conv_numpy.row_bytes_per_image(big, 4) * 32 == 58 * 64 * 3 * 56 * 4 * 32
     assert not conv_numpy.keep_rows(big, 4)
 

@@ -238,7 +238,7 @@ BAD_INPUTS = [
     ((1, 1, 5, 5), dict(kernel_size=6), ValueError, r"max_pool2d: output size \(0, 0\) is too small"),
     ((1, 1, 5, 9), dict(kernel_size=3, dilation=(3, 1)), ValueError, r"max_pool2d: output size \(0, 3\)"),
     ((1, 1, 2, 2), dict(kernel_size=2, stride=1, padding=1, dilation=3), ValueError, r"covers only padding"),
-    ((1, 1, 5, 5), dict(kernel_size=(1, 2, 3)), TypeError, r"max_pool2d: kernel_size must be an int or a pair"),
+    ((1, 1, 5, 5), dict(kernel_size=(1, 2, 3)), ValueError, r"max_pool2d: kernel_size must be an int or a pair"),
     ((1, 1, 5, 5), dict(kernel_size=2.0), TypeError, r"max_pool2d: kernel_size must be an int or a pair"),
     ((1, 1, 5, 5), dict(kernel_size=2, stride="1"), TypeError, r"max_pool2d: stride must be an int or a pair"),
 ]

@@ -156,7 +156,7 @@ def bias_relu_backward(g: torch.Tensor, out: torch.Tensor) -> tuple[torch.Tensor
     return gx, gb
 
 
-class BiasReLU(mg.Function):
+class BiasReLUFunction(mg.Function):
     """relu(x + b) as a minigrad op; forward/backward get the tensors' arrays (NumPy on the CPU)."""
 
     @staticmethod
@@ -213,8 +213,8 @@ def check(fn=None, **kwargs) -> bool:
     return (
         check_kernel(bias_relu, reference, **kwargs)
         and check_kernel(bias_relu, reference, contiguous=False, **kwargs)
-        and check_kernel(BiasReLU, reference, grad=True, **kwargs)
-        and check_kernel(BiasReLU, reference, grad=True, dtype="float64", **kwargs)
+        and check_kernel(BiasReLUFunction, reference, grad=True, **kwargs)
+        and check_kernel(BiasReLUFunction, reference, grad=True, dtype="float64", **kwargs)
     )
 
 

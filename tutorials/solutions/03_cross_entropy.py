@@ -135,7 +135,7 @@ def _view(a):
     return to_torch(np.array(a) if isinstance(a, np.ndarray) and not a.flags.writeable else a)
 
 
-class CrossEntropyRows(mg.Function):
+class CrossEntropyRowsFunction(mg.Function):
     """Per-row cross-entropy as a minigrad op: forward(x, target) -> loss (N,); no gradient for target."""
 
     @staticmethod
@@ -196,8 +196,8 @@ def check(fn=None, **kwargs) -> bool:
     return (
         check_kernel(cross_entropy_rows, reference, **kwargs)
         and check_kernel(cross_entropy_rows, reference, contiguous=False, **kwargs)
-        and check_kernel(CrossEntropyRows, reference, grad=True, **kwargs)
-        and check_kernel(CrossEntropyRows, reference, grad=True, dtype="float64", **kwargs)
+        and check_kernel(CrossEntropyRowsFunction, reference, grad=True, **kwargs)
+        and check_kernel(CrossEntropyRowsFunction, reference, grad=True, dtype="float64", **kwargs)
     )
 
 

@@ -205,7 +205,7 @@ def linear_relu_backward(g, out, x, weight):
     return dx, dw, db
 
 
-class LinearReLU(mg.Function):
+class LinearReLUFunction(mg.Function):
     """relu(linear(x, weight, bias)) as a minigrad op; forward/backward get the tensors' arrays."""
 
     @staticmethod
@@ -290,8 +290,8 @@ def check(fn=None, **kwargs) -> bool:
     return (
         check_kernel(linear_relu, reference, **kwargs)
         and check_kernel(linear_relu, reference, contiguous=False, **kwargs)
-        and check_kernel(LinearReLU, reference, grad=True, **kwargs)
-        and check_kernel(LinearReLU, reference, grad=True, dtype="float64", **kwargs)
+        and check_kernel(LinearReLUFunction, reference, grad=True, **kwargs)
+        and check_kernel(LinearReLUFunction, reference, grad=True, dtype="float64", **kwargs)
     )
 
 

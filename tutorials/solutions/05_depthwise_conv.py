@@ -56,12 +56,12 @@ BLOCK = 64
 
 @triton.jit
 def depthwise_conv2d_kernel(
-    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """y[n, c] = depthwise conv2d of x[n, c] with w[c, 0] (stride STRIDE, zero padding PAD).
 
-    x_ptr : (N, C, H, W), strides (sxn, sxc, sxh, sxw) in elements; float32 or float64.
+    x_ptr : (N, C, H, W), strides (stride_xn, stride_xc, stride_xh, stride_xw) in elements; float32 or float64.
     w_ptr : (C, 1, KH, KW), contiguous.   y_ptr : (N, C, OH, OW), contiguous, x's dtype.
     Grid: (N * C, cdiv(OH * OW, BLOCK)); program (plane, pid) computes output pixels
     pid*BLOCK ... pid*BLOCK + BLOCK - 1 of plane = n*C + c.
@@ -73,7 +73,7 @@ def depthwise_conv2d_kernel(
     in_range = offs < OH * OW
     oh = offs // OW
     ow = offs % OW
-    x_plane = x_ptr + n * sxn + c * sxc
+    x_plane = x_ptr + n * stride_xn + c * stride_xc
     acc = tl.zeros((BLOCK,), dtype=y_ptr.dtype.element_ty)
     for i in tl.static_range(KH):
         ih = oh * STRIDE - PAD + i
@@ -81,7 +81,7 @@ def depthwise_conv2d_kernel(
         for j in tl.static_range(KW):
             iw = ow * STRIDE - PAD + j
             ok = row_ok & (iw >= 0) & (iw < W)  # False on the padding: other=0.0 is the zero
-            xv = tl.load(x_plane + ih * sxh + iw * sxw, mask=ok, other=0.0)
+            xv = tl.load(x_plane + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
             wv = tl.load(w_ptr + c * KH * KW + i * KW + j)  # one scalar per (i, j)
             acc += xv * wv
     tl.store(y_ptr + plane * OH * OW + offs, acc, mask=in_range)
@@ -89,12 +89,13 @@ def depthwise_conv2d_kernel(
 
 @triton.jit
 def depthwise_conv2d_grad_input_kernel(
-    gy_ptr, w_ptr, dx_ptr, C, H, W, OH, OW, sgn, sgc, sgh, sgw,
+    gy_ptr, w_ptr, dx_ptr, C, H, W, OH, OW, stride_gyn, stride_gyc, stride_gyh, stride_gyw,
     KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """dx: the transposed depthwise convolution, as a gather over input pixels.
 
-    gy_ptr : dL/dy (N, C, OH, OW), strides (sgn, sgc, sgh, sgw) (0 for a broadcast gradient).
+    gy_ptr : dL/dy (N, C, OH, OW), strides (stride_gyn, stride_gyc, stride_gyh, stride_gyw) (0 for a
+             broadcast gradient).
     w_ptr  : (C, 1, KH, KW), contiguous.   dx_ptr : (N, C, H, W), contiguous; every element written.
     Grid: (N * C, cdiv(H * W, BLOCK)); program (plane, pid) computes BLOCK input pixels of one plane.
     Input row h was read through filter row i by output row oh = (h + PAD - i) / STRIDE, when that
@@ -108,7 +109,7 @@ def depthwise_conv2d_grad_input_kernel(
     in_range = offs < H * W
     h = offs // W
     w = offs % W
-    gy_plane = gy_ptr + n * sgn + c * sgc
+    gy_plane = gy_ptr + n * stride_gyn + c * stride_gyc
     acc = tl.zeros((BLOCK,), dtype=dx_ptr.dtype.element_ty)
     for i in tl.static_range(KH):
         th = h + PAD - i
@@ -122,19 +123,20 @@ def depthwise_conv2d_grad_input_kernel(
             tw = tl.where(tw_ok, tw, 0)
             ow = tw // STRIDE
             ok = row_ok & tw_ok & (ow * STRIDE == tw) & (ow < OW)
-            g = tl.load(gy_plane + oh * sgh + ow * sgw, mask=ok, other=0.0)
+            g = tl.load(gy_plane + oh * stride_gyh + ow * stride_gyw, mask=ok, other=0.0)
             acc += g * tl.load(w_ptr + c * KH * KW + i * KW + j)
     tl.store(dx_ptr + plane * H * W + offs, acc, mask=in_range)
 
 
 @triton.jit
 def depthwise_conv2d_grad_weight_kernel(
-    gy_ptr, x_ptr, dw_ptr, N, C, H, W, OH, OW, sgn, sgc, sgh, sgw, sxn, sxc, sxh, sxw,
+    gy_ptr, x_ptr, dw_ptr, N, C, H, W, OH, OW,
+    stride_gyn, stride_gyc, stride_gyh, stride_gyw, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """dw[c, 0, i, j] = sum over n, oh, ow of gy[n, c, oh, ow] * x_pad[n, c, oh*STRIDE + i, ow*STRIDE + j].
 
-    gy_ptr : (N, C, OH, OW), strides (sgn, ...).   x_ptr : (N, C, H, W), strides (sxn, ...).
+    gy_ptr : (N, C, OH, OW), strides (stride_gyn, ...).   x_ptr : (N, C, H, W), strides (stride_xn, ...).
     dw_ptr : (C, 1, KH, KW), contiguous.
     Grid: (C, KH * KW); program (c, i*KW + j) owns one weight and walks the N images and their
     output pixels BLOCK at a time, keeping BLOCK partial sums that are added up at the end.  One
@@ -147,8 +149,8 @@ def depthwise_conv2d_grad_weight_kernel(
     j = ij % KW
     acc = tl.zeros((BLOCK,), dtype=dw_ptr.dtype.element_ty)
     for n in range(0, N):
-        gy_plane = gy_ptr + n * sgn + c * sgc
-        x_plane = x_ptr + n * sxn + c * sxc
+        gy_plane = gy_ptr + n * stride_gyn + c * stride_gyc
+        x_plane = x_ptr + n * stride_xn + c * stride_xc
         for p0 in range(0, OH * OW, BLOCK):
             offs = p0 + tl.arange(0, BLOCK)
             in_range = offs < OH * OW
@@ -157,8 +159,8 @@ def depthwise_conv2d_grad_weight_kernel(
             ih = oh * STRIDE - PAD + i
             iw = ow * STRIDE - PAD + j
             ok = in_range & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            g = tl.load(gy_plane + oh * sgh + ow * sgw, mask=in_range, other=0.0)
-            xv = tl.load(x_plane + ih * sxh + iw * sxw, mask=ok, other=0.0)
+            g = tl.load(gy_plane + oh * stride_gyh + ow * stride_gyw, mask=in_range, other=0.0)
+            xv = tl.load(x_plane + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
             acc += g * xv
     tl.store(dw_ptr + c * KH * KW + ij, tl.sum(acc, axis=0))
 
@@ -208,7 +210,7 @@ def _view(a):
     return to_torch(np.array(a) if isinstance(a, np.ndarray) and not a.flags.writeable else a)
 
 
-class DepthwiseConv2d(mg.Function):
+class DepthwiseConv2dFunction(mg.Function):
     """Depthwise conv2d (stride 2, padding 1) as a minigrad op; forward/backward get the tensors' arrays."""
 
     @staticmethod
@@ -226,7 +228,7 @@ class DepthwiseConv2d(mg.Function):
 
 @triton.jit
 def _mistake_kernel(
-    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, w_ptr, y_ptr, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, STRIDE: tl.constexpr, PAD: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """The forward with a classic indexing bug: the window starts at oh - PAD, the stride forgotten."""
@@ -243,7 +245,7 @@ def _mistake_kernel(
             ih = oh - PAD + i  # BUG: should be oh * STRIDE - PAD + i
             iw = ow - PAD + j  # BUG: same
             ok = in_range & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-            xv = tl.load(x_ptr + n * sxn + c * sxc + ih * sxh + iw * sxw, mask=ok, other=0.0)
+            xv = tl.load(x_ptr + n * stride_xn + c * stride_xc + ih * stride_xh + iw * stride_xw, mask=ok, other=0.0)
             acc += xv * tl.load(w_ptr + c * KH * KW + i * KW + j)
     tl.store(y_ptr + plane * OH * OW + offs, acc, mask=in_range)
 
@@ -280,8 +282,8 @@ def check(fn=None, **kwargs) -> bool:
     return (
         check_kernel(depthwise_conv2d, reference, **kwargs)
         and check_kernel(depthwise_conv2d, reference, contiguous=False, **kwargs)
-        and check_kernel(DepthwiseConv2d, reference, grad=True, **kwargs)
-        and check_kernel(DepthwiseConv2d, reference, grad=True, dtype="float64", **kwargs)
+        and check_kernel(DepthwiseConv2dFunction, reference, grad=True, **kwargs)
+        and check_kernel(DepthwiseConv2dFunction, reference, grad=True, dtype="float64", **kwargs)
     )
 
 

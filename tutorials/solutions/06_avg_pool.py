@@ -52,12 +52,12 @@ BLOCK = 64
 
 @triton.jit
 def avgpool_forward_kernel(
-    x_ptr, out_ptr, total, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, out_ptr, total, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """out = mean of each KH x KW window (stride SH, SW; no padding).
 
-    x_ptr   : (N, C, H, W), strides (sxn, sxc, sxh, sxw) in elements; float32 or float64.
+    x_ptr   : (N, C, H, W), strides (stride_xn, stride_xc, stride_xh, stride_xw) in elements; float32 or float64.
     out_ptr : (N, C, OH, OW), contiguous, x's dtype.   total : N*C*OH*OW.
     Grid: (cdiv(total, BLOCK),); program p computes flat outputs p*BLOCK ... p*BLOCK + BLOCK - 1.
     """
@@ -67,24 +67,25 @@ def avgpool_forward_kernel(
     oh = (offs // OW) % OH
     c = (offs // (OW * OH)) % C
     n = offs // (OW * OH * C)
-    plane = x_ptr + n * sxn + c * sxc
+    plane = x_ptr + n * stride_xn + c * stride_xc
     acc = tl.zeros((BLOCK,), dtype=out_ptr.dtype.element_ty)
     for i in tl.static_range(KH):
         for j in tl.static_range(KW):
             # every window lies inside the input (no padding): only the ragged end of the grid is masked,
             # and its lanes load 0, which adds nothing
-            acc += tl.load(plane + (oh * SH + i) * sxh + (ow * SW + j) * sxw, mask=mask, other=0.0)
+            acc += tl.load(plane + (oh * SH + i) * stride_xh + (ow * SW + j) * stride_xw, mask=mask, other=0.0)
     tl.store(out_ptr + offs, acc / (KH * KW), mask=mask)
 
 
 @triton.jit
 def avgpool_backward_kernel(
-    g_ptr, dx_ptr, total, C, H, W, OH, OW, sgn, sgc, sgh, sgw,
+    g_ptr, dx_ptr, total, C, H, W, OH, OW, stride_gn, stride_gc, stride_gh, stride_gw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """dx[n, c, h, w] = sum of g / (KH*KW) over the windows that contain (h, w): a gather.
 
-    g_ptr  : dL/d(out) (N, C, OH, OW), strides (sgn, sgc, sgh, sgw) (0 for a broadcast gradient).
+    g_ptr  : dL/d(out) (N, C, OH, OW), strides (stride_gn, stride_gc, stride_gh, stride_gw) (0 for a
+             broadcast gradient).
     dx_ptr : dL/dx (N, C, H, W), contiguous, g's dtype; every element is written.   total : N*C*H*W.
     Grid: (cdiv(total, BLOCK),); program p computes flat input elements p*BLOCK ... p*BLOCK + BLOCK - 1.
     Row h is row i of window oh = (h - i) / SH when that is a whole number in [0, OH).  Negative
@@ -96,7 +97,7 @@ def avgpool_backward_kernel(
     w = offs % W
     h = (offs // W) % H
     plane = offs // (W * H)  # n*C + c
-    g_plane = g_ptr + (plane // C) * sgn + (plane % C) * sgc
+    g_plane = g_ptr + (plane // C) * stride_gn + (plane % C) * stride_gc
     acc = tl.zeros((BLOCK,), dtype=dx_ptr.dtype.element_ty)
     for i in tl.static_range(KH):
         th = h - i
@@ -106,7 +107,7 @@ def avgpool_backward_kernel(
             tw = w - j
             ow = tl.where(tw >= 0, tw, 0) // SW
             ok = h_ok & (tw >= 0) & (ow * SW == tw) & (ow < OW)
-            acc += tl.load(g_plane + oh * sgh + ow * sgw, mask=ok, other=0.0)
+            acc += tl.load(g_plane + oh * stride_gh + ow * stride_gw, mask=ok, other=0.0)
     tl.store(dx_ptr + offs, acc / (KH * KW), mask=mask)
 
 
@@ -150,7 +151,7 @@ def _view(a):
     return to_torch(np.array(a) if isinstance(a, np.ndarray) and not a.flags.writeable else a)
 
 
-class AvgPool2d(mg.Function):
+class AvgPool2dFunction(mg.Function):
     """3 x 3 average pooling with stride 2 as a minigrad op; forward/backward get the tensors' arrays."""
 
     @staticmethod
@@ -165,7 +166,7 @@ class AvgPool2d(mg.Function):
 
 @triton.jit
 def _mistake_kernel(
-    x_ptr, out_ptr, total, C, H, W, OH, OW, sxn, sxc, sxh, sxw,
+    x_ptr, out_ptr, total, C, H, W, OH, OW, stride_xn, stride_xc, stride_xh, stride_xw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     """The forward with a classic bug: windows placed every KH rows (the kernel size), not every SH (the stride)."""
@@ -181,7 +182,7 @@ def _mistake_kernel(
             h = oh * KH + i  # BUG: should be oh * SH + i
             w = ow * KW + j  # BUG: same
             ok = mask & (h < H) & (w < W)  # (at least it does not read past the plane)
-            acc += tl.load(x_ptr + n * sxn + c * sxc + h * sxh + w * sxw, mask=ok, other=0.0)
+            acc += tl.load(x_ptr + n * stride_xn + c * stride_xc + h * stride_xh + w * stride_xw, mask=ok, other=0.0)
     tl.store(out_ptr + offs, acc / (KH * KW), mask=mask)
 
 
@@ -211,8 +212,8 @@ def check(fn=None, **kwargs) -> bool:
     return (
         check_kernel(avgpool, reference, **kwargs)
         and check_kernel(avgpool, reference, contiguous=False, **kwargs)
-        and check_kernel(AvgPool2d, reference, grad=True, **kwargs)
-        and check_kernel(AvgPool2d, reference, grad=True, dtype="float64", **kwargs)
+        and check_kernel(AvgPool2dFunction, reference, grad=True, **kwargs)
+        and check_kernel(AvgPool2dFunction, reference, grad=True, dtype="float64", **kwargs)
     )
 
 
