@@ -333,3 +333,11 @@ def test_a_function_with_several_outputs():
     assert lo.requires_grad and hi.requires_grad and not idx.requires_grad and int(idx) == 3
     (hi * 3).sum().backward()  # lo unused: its gradient is zeros
     assert x.grad.tolist() == [0.0, 0.0, 6.0, 6.0]
+
+
+def test_an_element_of_a_vector_is_a_view_as_in_torch(device):
+    x = mg.tensor([1.0, 2.0, 3.0], device=device)
+    e = x[1]
+    e.add_(10)  # (no autograd involved: a plain in-place update through the view)
+    x[0] = 5.0
+    assert x.tolist() == [5.0, 12.0, 3.0] and e.item() == 12.0

@@ -69,7 +69,12 @@ class GetItemFunction(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.save_for_backward(index)
-        return x[index]
+        out = x[index]
+        if isinstance(out, np.generic):
+            # NumPy answers x[0] of a 1-D array with a scalar, a copy; x[0, ...] is the same element
+            # as a 0-d view, as torch's x[0] is (an in-place update of either must reach the other).
+            out = x[(*index, Ellipsis)]
+        return out
 
     @staticmethod
     def backward(ctx, g):
