@@ -732,7 +732,10 @@ class Tensor:
         return M.CloneFunction.apply(self)
 
     def __getitem__(self, index) -> Tensor:
-        return M.GetItemFunction.apply(self, _index_tuple(index))
+        index = _index_tuple(index)
+        if any(isinstance(i, slice) and i.step is not None and i.step <= 0 for i in index):
+            raise ValueError(f"getitem: slice steps must be positive (torch has no x[::-1]), got {index}")
+        return M.GetItemFunction.apply(self, index)
 
     def __iter__(self):
         """Iterate over the first dimension, as torch (``for row in x``); a 0-d tensor has none."""
@@ -742,7 +745,13 @@ class Tensor:
 
     # ------------------------------------------------------------------ comparisons (no gradient)
     def _compare(self, other, fn) -> Tensor:
-        return Tensor._wrap(fn(self.data, self._other_data(other)))
+        """An elementwise comparison, bool-valued: both sides are first promoted as for arithmetic
+        (float32 == np.float64(0.1) compares in float32, as torch)."""
+        other = self._operand(other, "comparison")
+        dtype = result_type(self, other)
+        a, b = self._promoted(self, dtype, "comparison"), self._promoted(other, dtype, "comparison")
+        _broadcast(a.shape, b.shape, "comparison")
+        return Tensor._wrap(fn(a.data, b.data))
 
     def __eq__(self, other):  # type: ignore[override]
         return self._compare(other, lambda a, b: a == b)
