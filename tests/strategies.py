@@ -723,7 +723,7 @@ def _draw_tensor(g):
     return None  # the leaf is already emitted
 
 
-_op("tensor", "mg.tensor({0}{_kw})", lambda api, data, **kw: api.tensor(data, **kw), _draw_tensor, weight=3)
+_op("tensor", "mg.tensor({0}{_kw})", lambda api, data, **kw: api.tensor(data, **kw), _draw_tensor)
 
 
 def _draw_factory(g):
@@ -1271,18 +1271,20 @@ _OP_NAMES = [name for name, op in OPS.items() for _ in range(op.weight)]
 
 
 @st.composite
-def programs(draw, max_steps: int = 8, ops: list[str] | None = None, exclude=()):
-    """A :class:`Program`: one to three leaves, then up to ``max_steps`` drawn ops (with the leaves
-    they create for their arguments).  ``ops`` restricts the op names drawn; ``exclude`` holds rules
+def programs(draw, max_steps: int = 10, ops: list[str] | None = None, exclude=()):
+    """A :class:`Program`: one to three leaves, then 1 to ``max_steps`` ops (with the leaves they
+    create for their arguments).  ``ops`` restricts the op names drawn; ``exclude`` holds rules
     ``rule(step, pool) -> bool`` (the pool of torch values the step would see): a step a rule matches
-    is never emitted."""
+    is never emitted.  An op that finds nothing to apply to, or that a rule excludes, is drawn again
+    (up to three times), so that most programs hold as many ops as drawn."""
     gen = _Gen(draw, tuple(exclude))
     names = [n for n in _OP_NAMES if ops is None or n in ops]
     for _ in range(draw(st.integers(1, 3))):
         gen.leaf()
     for _ in range(draw(st.integers(1, max_steps))):
-        op = OPS[draw(st.sampled_from(names))]
-        drawn = op.draw(gen)
-        if drawn is not None:
-            gen.emit(op.name, *drawn)
+        for _attempt in range(3):
+            op = OPS[draw(st.sampled_from(names))]
+            drawn = op.draw(gen)
+            if drawn is not None and gen.emit(op.name, *drawn) is not None:
+                break
     return Program(gen.steps, draw(st.integers(0, 2**32 - 1)))

@@ -44,6 +44,7 @@ implementation.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -766,9 +767,13 @@ class Excluded:
 #: Programs per kernel path: 4x the profile's max_examples (ci 160, dev 100, thorough 2000).  A
 #: program takes 10-25 ms (its Triton kernels see tiny shapes): ~25 s for the three paths in CI.
 EXAMPLES = 4 * settings.default.max_examples
+#: Shrinking a failing program can take minutes; under the ci profile the failure is reported as
+#: drawn (its message names the failing step), elsewhere it is shrunk to a few lines.
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")  # as register_profiles
+PHASES = [p for p in Phase if not (p is Phase.shrink and PROFILE == "ci")]
 
 
-@settings(max_examples=EXAMPLES)
+@settings(max_examples=EXAMPLES, phases=PHASES)
 @given(data=st.data())
 def test_programs_match_torch(kernels, data):
     program = data.draw(programs(exclude=[Excluded(kernels)]), label="program")
