@@ -470,6 +470,10 @@ class Program:
     def __repr__(self) -> str:
         return "\n" + "\n".join(repr(s) for s in self.steps) + f"\n# loss weights seed {self.seed}"
 
+    def _repr_pretty_(self, printer, cycle) -> None:
+        """Hypothesis prints a failing example with this (its own dataclass printer would show the fields)."""
+        printer.text(repr(self))
+
 
 @dataclasses.dataclass
 class Outcome:
