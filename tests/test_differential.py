@@ -232,6 +232,7 @@ Rule = Callable[[Step, list, str], bool]
 
 _ARITHMETIC = {"add", "sub", "mul", "div", "pow", "add()", "sub()", "mul()", "div()", "pow()"}
 _FLOAT_UNARY = {"exp()", "log()", "tanh()", "sigmoid()", "sqrt()", "F.tanh", "F.sigmoid"}
+_COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
 _INPLACE = {"add_", "sub_", "mul_", "div_", "copy_", "fill_", "zero_", "setitem"}
 _VIEWS = {"getitem", "reshape", "view", "flatten", "permute", "transpose", "T", "unsqueeze", "squeeze", "detach"}
 
@@ -275,6 +276,12 @@ def _from_expand(pool, i: int) -> bool:
     return pool.made_by[i] == "expand"
 
 
+def _aliases(pool, i: int) -> list[int]:
+    """The pool tensors that share memory with tensor ``i`` (itself, its views, and what it is a view of)."""
+    storage = pool[i].untyped_storage().data_ptr()
+    return [j for j, v in enumerate(pool) if isinstance(v, torch.Tensor) and v.untyped_storage().data_ptr() == storage]
+
+
 def _holds_graph(pool, op: str) -> bool:
     """Whether some value that ``op`` made requires grad (so a graph holds what ``op`` saved)."""
     return any(made == op and getattr(v, "requires_grad", False) for made, v in zip(pool.made_by, pool))
@@ -283,9 +290,14 @@ def _holds_graph(pool, op: str) -> bool:
 # ---- dtypes
 def _promotion(step, pool, kernels) -> bool:
     """Mixed dtypes in arithmetic (tensors of two dtypes, int / bool with floats, NumPy int scalars), true
-    division of ints, float functions of int / bool tensors."""
+    division of ints, float functions of int / bool tensors; comparisons of tensors of two dtypes or
+    with a NumPy scalar."""
     if step.op in _FLOAT_UNARY:
         return _kind(_first(step, pool)) != "f"
+    if step.op in _COMPARISONS:
+        a, b = _args(step, pool)
+        tensors = [v for v in (a, b) if isinstance(v, torch.Tensor)]
+        return len({t.dtype for t in tensors}) > 1 or any(isinstance(v, np.generic) for v in (a, b))
     if step.op not in _ARITHMETIC:
         return False
     a, b = _args(step, pool)[:2]
@@ -396,16 +408,18 @@ def _retain_grad_no_grad(step, pool, kernels) -> bool:
 
 
 def _saved_untracked(step, pool, kernels) -> bool:
-    """In place into a cross_entropy target or weight, an index tensor, or max / max_pool2d indices,
-    while a graph holds them."""
+    """In place into a cross_entropy target or weight, an index tensor, or max / max_pool2d indices (or
+    into a tensor sharing their memory), while a graph holds them."""
     if step.op not in _INPLACE:
         return False
-    i = step.args[0].index
-    users = {s.op for s in pool.used_by[i]}
-    if any(op in users and _holds_graph(pool, op) for op in ("F.cross_entropy", "getitem")):
-        return True
-    made = pool.made_by[i]
-    return made in ("max", "F.max_pool2d") and _kind(pool[i]) == "i" and _holds_graph(pool, made)
+    for i in _aliases(pool, step.args[0].index):
+        users = {s.op for s in pool.used_by[i]}
+        if any(op in users and _holds_graph(pool, op) for op in ("F.cross_entropy", "getitem")):
+            return True
+        made = pool.made_by[i]
+        if made in ("max", "F.max_pool2d") and _kind(pool[i]) == "i" and _holds_graph(pool, made):
+            return True
+    return False
 
 
 def _linear_saves_unneeded(step, pool, kernels) -> bool:
@@ -676,6 +690,25 @@ def _same_padding_input(step, pool, kernels) -> bool:
     return False
 
 
+def _folded_matmul_operand(step, pool, kernels) -> bool:
+    """In place into an operand of a matmul of a 1-D / 2-D tensor with a batched (3-D or more) one."""
+    if step.op not in _INPLACE:
+        return False
+    for i in _aliases(pool, step.args[0].index):
+        for user in pool.used_by[i]:
+            ndims = sorted(t.ndim for t in _tensors(user, pool))
+            if user.op in ("matmul", "matmul()") and ndims[0] <= 2 < ndims[-1]:
+                return True
+    return False
+
+
+def _cross_entropy_one_class(step, pool, kernels) -> bool:
+    if step.op != "F.cross_entropy":
+        return False
+    x = _first(step, pool)
+    return (x.shape[0] if x.ndim == 1 else x.shape[1]) == 1
+
+
 def _dropout_empty(step, pool, kernels) -> bool:
     return step.op == "F.dropout" and _first(step, pool).numel() == 0
 
@@ -725,6 +758,11 @@ NOT_MODELLED: dict[str, Rule] = {
     "partial_overlap": _partial_overlap,
     # torch's conv2d pads such an input into a copy and saves the copy: no error if the input changes
     "conv_same_padding_input": _same_padding_input,
+    # torch computes such a matmul on a folded, transposed copy of the batched operand, and saves the copy
+    "matmul_folded_operand": _folded_matmul_operand,
+    # with one class the loss is 0: -0.0 in torch (-log_softmax), 0.0 in minigrad (logsumexp - logit);
+    # only a division by it tells them apart
+    "cross_entropy_one_class": _cross_entropy_one_class,
     # torch returns an empty input itself; minigrad multiplies it by the (empty) mask
     "dropout_empty": _dropout_empty,
     # 0 * inf where the kernel meets the zero padding: torch's CPU kernels skip the padding, minigrad's

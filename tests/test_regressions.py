@@ -74,11 +74,13 @@ PROMOTIONS = {
     "bool ** 2": lambda lib: lib.tensor([True, False]) ** 2,
     "int.tanh()": lambda lib: lib.tensor([1, 2]).tanh(),
     "bool.exp()": lambda lib: lib.tensor([True, False]).exp(),
+    "uint8 >= 0-d int64": lambda lib: lib.tensor(np.array([0, 1], np.uint8)) >= lib.tensor(-4),
+    "float32 == np.float64": lambda lib: lib.tensor([0.1]) == np.float64(0.1),
 }
 
 
 @pytest.mark.parametrize("case", sorted(PROMOTIONS))
-@pytest.mark.xfail(strict=True, reason=bug("promotion", "results get NumPy's dtypes, not torch's (float32 default)"))
+@pytest.mark.xfail(strict=True, reason=bug("promotion", "NumPy's type promotion, not torch's (float32 default)"))
 def test_promotion_as_torch(case):
     same(PROMOTIONS[case])
 
@@ -292,18 +294,25 @@ def _index_mask_changed(lib):
     y.sum().backward()
 
 
+def _cross_entropy_weight_changed(lib):
+    x = lib.tensor([[0.0, 1.0]], requires_grad=True)
+    weight = lib.tensor([1.0, 2.0])
+    loss = lib.nn.functional.cross_entropy(x, lib.tensor([1]), weight=weight)
+    weight.mul_(2)
+    loss.backward()
+
+
 SAVED_UNTRACKED = {
     "cross_entropy target": _cross_entropy_target_changed,
+    "cross_entropy weight": _cross_entropy_weight_changed,
     "max(dim) indices": _max_indices_changed,
     "index mask": _index_mask_changed,
 }
 
 
 @pytest.mark.parametrize("case", sorted(SAVED_UNTRACKED))
-@pytest.mark.xfail(
-    strict=True, reason=bug("saved_untracked", "in-place change of an int tensor backward needs: no error")
-)
-def test_inplace_on_saved_int_tensor_is_detected(case):
+@pytest.mark.xfail(strict=True, reason=bug("saved_untracked", "in-place change of a tensor backward needs: no error"))
+def test_inplace_on_saved_tensor_is_detected(case):
     refused(SAVED_UNTRACKED[case])
 
 
