@@ -585,7 +585,7 @@ class _Gen:
         if outcome.error is None:
             for ref in refs:
                 self.pool.used_by[ref.index].append(step)
-        if outcome.error is not None:
+        else:
             step.torch_error = type(outcome.error).__name__
         self.steps.append(step)
         return step
@@ -608,9 +608,10 @@ class _Gen:
         value = self.draw(st.one_of(st.integers(-12, 12).map(lambda n: n / 4), st.sampled_from([math.nan, math.inf])))
         return {"float": float, "np.float64": np.float64, "np.float32": np.float32}[kind](value)
 
-    def shape(self, max_dims: int = 4) -> tuple:
-        ndim = self.draw(st.sampled_from([0, 1, 1, 2, 2, 2, 3, 4][: 2 + 2 * max_dims]))
-        return tuple(self.draw(st.sampled_from([0, 1, 1, 2, 2, 3, 3, 4])) for _ in range(min(ndim, max_dims)))
+    def shape(self) -> tuple:
+        """0 to 4 dims (mostly 1 or 2) of sizes 0 to 4 (mostly 1 to 3)."""
+        ndim = self.draw(st.sampled_from([0, 1, 1, 2, 2, 2, 3, 4]))
+        return tuple(self.draw(st.sampled_from([0, 1, 1, 2, 2, 3, 3, 4])) for _ in range(ndim))
 
     def partner_shape(self, shape: tuple) -> tuple:
         """A shape that broadcasts with ``shape`` (some dims 1, some leading dims dropped or added);

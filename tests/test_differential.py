@@ -565,6 +565,13 @@ def _inplace_expand(step, pool, kernels) -> bool:
     return step.op in ("fill_", "zero_", "setitem") or not repeats
 
 
+def _cpu_0d_index_copy(step, pool, kernels) -> bool:
+    """In place into a tensor, or a 0-d result of indexing it with ints, while the other exists (CPU tensors)."""
+    if kernels.startswith("cuda") or step.op not in _INPLACE:
+        return False
+    return any(pool.made_by[j] == "getitem" and pool[j].ndim == 0 for j in _aliases(pool, step.args[0].index))
+
+
 def _negative_step(step, pool, kernels) -> bool:
     if step.op not in ("getitem", "setitem"):
         return False
@@ -591,6 +598,14 @@ def _setitem_empty(step, pool, kernels) -> bool:
 
 
 # ---- other
+def _cpu_relu_minus_zero(step, pool, kernels) -> bool:
+    """relu of a tensor holding -0.0, on CPU tensors (the NumPy namespace)."""
+    if kernels.startswith("cuda") or step.op not in ("relu()", "F.relu"):
+        return False
+    t = _first(step, pool)
+    return t.dtype.is_floating_point and bool(((t == 0) & torch.signbit(t)).any())
+
+
 def _arange_bounds(step, pool, kernels) -> bool:
     """arange with a zero step, or with bounds against the step's sign."""
     if step.op != "arange":
@@ -653,10 +668,12 @@ KNOWN_BUGS: dict[str, Rule] = {
     "copy_broadcast": _copy_broadcast,
     "fill_tensor": _fill_tensor,
     "inplace_expand": _inplace_expand,
+    "cpu_0d_index_copy": _cpu_0d_index_copy,
     "negative_step": _negative_step,
     "int_and_array_index": _int_and_array_index,
     "setitem_empty": _setitem_empty,
     # other
+    "cpu_relu_minus_zero": _cpu_relu_minus_zero,
     "arange_bounds": _arange_bounds,
     "conv_numpy_dilation_inf": _conv_numpy_dilation_inf,
 }

@@ -535,6 +535,18 @@ def test_inplace_into_expanded_view(case):
     same(INPLACE_EXPAND[case])
 
 
+def _update_after_int_index(lib):
+    x = lib.tensor([4, 5])
+    first = x[0]
+    x.zero_()
+    return first
+
+
+@pytest.mark.xfail(strict=True, reason=bug("cpu_0d_index_copy", "on CPU tensors x[0] of a 1-D x is a copy, not a view"))
+def test_int_index_to_0d_is_a_view():
+    same(_update_after_int_index)
+
+
 @pytest.mark.xfail(strict=True, reason=bug("negative_step", "x[::-1]: no error (torch: step must be > 0)"))
 def test_negative_slice_step_refused():
     refused(lambda lib: lib.tensor([1.0, 2.0, 3.0])[::-1])
@@ -557,6 +569,11 @@ def test_setitem_checks_value_shape_of_empty_result():
 
 
 # ---------------------------------------------------------------------------- other
+@pytest.mark.xfail(strict=True, reason=bug("cpu_relu_minus_zero", "on CPU tensors relu(-0.0) is 0.0 (torch: -0.0)"))
+def test_relu_keeps_minus_zero():
+    same(lambda lib: 1.0 / lib.tensor([-0.0, 0.0]).relu())
+
+
 @pytest.mark.parametrize("args", [(3, -2), (0, 3, 0)], ids=["bounds against the step", "step 0"])
 @pytest.mark.xfail(strict=True, reason=bug("arange_bounds", "arange: no error, or ZeroDivisionError for step 0"))
 def test_arange_refuses_bad_bounds(args):
