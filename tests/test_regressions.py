@@ -585,9 +585,15 @@ def _dilated_conv_skipping_inf(lib):
     return lib.nn.functional.conv2d(x, lib.tensor([[[[1.0], [1.0]]]]), dilation=(2, 1))
 
 
-@pytest.mark.xfail(
-    strict=True, reason=bug("conv_numpy_dilation_inf", "NumPy conv2d: an inf between dilated rows -> nan")
-)
-def test_conv2d_numpy_dilation_skips_inf():
+def _dilated_conv_inf_gradient(lib):
+    x = lib.tensor([[[[1.0], [2.0], [3.0]]]], requires_grad=True)
+    y = lib.nn.functional.conv2d(x, lib.tensor([[[[1.0], [1.0]]]]), dilation=(2, 1))
+    y.backward(lib.tensor([[[[float("inf")]]]]))
+    return x.grad
+
+
+@pytest.mark.parametrize("fn", [_dilated_conv_skipping_inf, _dilated_conv_inf_gradient], ids=["input", "gradient"])
+@pytest.mark.xfail(strict=True, reason=bug("conv_numpy_dilation_inf", "NumPy conv2d: inf between dilated rows -> nan"))
+def test_conv2d_numpy_dilation_skips_inf(fn):
     with kernel_path("numpy"):
-        same(_dilated_conv_skipping_inf)
+        same(fn)
