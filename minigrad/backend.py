@@ -422,7 +422,7 @@ class TorchNamespace:
         return self.torch.argmax(a, dim=axis)
 
     def permute(self, a, axes):
-        return a.permute(*axes)
+        return a.permute(tuple(axes))  # (a tuple: permute(*()) of a 0-d tensor would be a call without dims)
 
     def astype(self, a, dtype):
         return a.to(self._dtype(dtype))

@@ -292,6 +292,13 @@ class Function:
         result = cls.forward(ctx, *raw, **kwargs)
         single = not isinstance(result, tuple)
         results = (result,) if single else result
+        if any(isinstance(r, np.generic) for r in results):
+            # NumPy answers a 0-d computation with a scalar; the output holds it as a 0-d array, and
+            # where forward saved that scalar, it saves the same array (so it is version-checked).
+            arrays = {id(r): np.asarray(r) for r in results if isinstance(r, np.generic)}
+            ctx.saved_tensors = tuple(arrays.get(id(a), a) for a in ctx.saved_tensors)
+            ctx._non_differentiable = {id(arrays[i]) if i in arrays else i for i in ctx._non_differentiable}
+            results = tuple(arrays.get(id(r), r) for r in results)
         outputs = [Tensor._wrap(r) for r in results]
         for out in outputs:
             if backend.is_view_of(out.data, tensors[0].data):

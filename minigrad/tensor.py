@@ -420,8 +420,8 @@ class Tensor:
                     f"{op}: output with shape {self.shape} doesn't match the broadcast shape "
                     f"{_broadcast(self.shape, other_shape, op)} (other operand {other_shape})"
                 )
-            if alpha != 1:
-                other = other * alpha
+            if alpha != 1:  # scaled in the result's dtype (a uint8 other times -1 must not wrap)
+                other = self._promoted(other, dtype, op) * alpha
             if self._needs_history(other):
                 return self._record_inplace(lambda old: old._binary(fn, other, op))
             other = other.data if isinstance(other, Tensor) else other
