@@ -553,7 +553,20 @@ def _softmax_empty_int(step, pool, kernels) -> bool:
 
 #: Where minigrad deliberately differs from torch, or torch's result is an accident of its
 #: implementation: rules as in KNOWN_BUGS, kept for good.
+def _saves_input_not_result(step, pool, kernels) -> bool:
+    """In place into the output or the input of a tanh or sigmoid."""
+    if step.op not in _INPLACE:
+        return False
+    index = step.args[0].index
+    ops = {"tanh()", "F.tanh", "sigmoid()", "F.sigmoid"}
+    return pool.made_by[index] in ops or any(user.op in ops for user in pool.used_by[index])
+
+
 NOT_MODELLED: dict[str, Rule] = {
+    # torch's tanh and sigmoid save their result, minigrad's their input (their gradients are computed
+    # from it, accurate where 1 - tanh(x)**2 rounds to 0): editing one or the other in place raises
+    # in one library and not in the other; the gradient is right in both
+    "saves_input_not_result": _saves_input_not_result,
     # torch refuses an operand that partially overlaps the target in memory; NumPy copies it first
     "partial_overlap": _partial_overlap,
     # torch's conv2d pads such an input into a copy and saves the copy: no error if the input changes
@@ -611,7 +624,13 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else
 PHASES = [p for p in Phase if not (p is Phase.shrink and PROFILE == "ci")]
 
 
-@settings(max_examples=EXAMPLES, phases=PHASES)
+#: Outside the thorough profile the programs are the same on every run (derandomized): the README's
+#: test command must pass on any machine, while KNOWN_BUGS still holds classes a random search may
+#: draw; ``HYPOTHESIS_PROFILE=thorough`` searches afresh.
+DERANDOMIZE = PROFILE != "thorough"
+
+
+@settings(max_examples=EXAMPLES, phases=PHASES, derandomize=DERANDOMIZE)
 @given(data=st.data())
 def test_programs_match_torch(kernels, data):
     program = data.draw(programs(exclude=[Excluded(kernels)]), label="program")
