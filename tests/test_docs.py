@@ -71,7 +71,7 @@ def test_readme_docs_command_has_the_form_of_the_others():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """The site built once per session with the README's sphinx options, into a temporary folder.
+    """The site built once per test run with the README's sphinx options, into a temporary folder.
 
     ``MINIGRAD_DOCS_SITE=FOLDER`` checks a site built before instead (e.g. ``docs/_build/html``).
     """
