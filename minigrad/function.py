@@ -302,7 +302,7 @@ class Function:
         outputs = [Tensor._wrap(r) for r in results]
         for out in outputs:
             if backend.is_view_of(out.data, tensors[0].data):
-                out._version_counter = tensors[0]._version_counter  # a view: in-place updates are shared
+                out._become_view_of(tensors[0])  # a view: in-place updates are shared
 
         if is_grad_enabled() and any(ctx.needs_input_grad):
             ctx.next_edges = tuple(

@@ -157,15 +157,10 @@ class Tensor:
     def _version(self, value: int) -> None:
         self._storage.version = value
 
-    @property
-    def _version_counter(self):
-        return self._storage
-
-    @_version_counter.setter
-    def _version_counter(self, storage) -> None:
-        """Make this tensor a view of ``storage``'s memory (set by Function.apply for view outputs)."""
-        self._storage = storage
-        self._view_history = storage.history
+    def _become_view_of(self, base: Tensor) -> None:
+        """Share ``base``'s memory record, as a view (Function.apply calls this for view outputs)."""
+        self._storage = base._storage
+        self._view_history = base._storage.history
 
     # ------------------------------------------------------------------ properties
     @property
@@ -489,9 +484,6 @@ class Tensor:
             return
         M.set_item(self.data, _index_data(index), value.data if isinstance(value, Tensor) else value)
         self._bump_version()
-
-    def _other_data(self, other):
-        return other.data if isinstance(other, Tensor) else other
 
     # ------------------------------------------------------------------ arithmetic
     def _operand(self, other, op: str, raw_arrays: bool = False):
