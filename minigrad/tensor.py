@@ -384,7 +384,12 @@ class Tensor:
         if new.dtype != self.dtype:
             new = new.to(self.dtype)
         self.data[...] = new.data
+        if self._retains_grad and self._ctx is not None:
+            # As torch: retain_grad follows the tensor, so it keeps the gradient of its new value.
+            self._ctx.retained.pop(self._output_nr, None)
         self._ctx, self._output_nr, self._requires_grad = new._ctx, new._output_nr, new._requires_grad
+        if self._retains_grad and self._ctx is not None:
+            self._ctx.retained[self._output_nr] = self
         self._storage.version += 1
         self._storage.history += 1  # views taken before now still describe the old history
         return self
@@ -506,7 +511,7 @@ class Tensor:
         except (OverflowError, RuntimeError):
             raise RuntimeError(f"{op}: value {x!r} cannot be converted to {dtype} without overflow") from None
 
-    def _binary(self, fn, other, op: str, reflected: bool = False) -> Tensor:
+    def _binary(self, fn, other, op: str, reflected: bool = False, **kwargs) -> Tensor:
         """``self op other`` (``other op self`` when ``reflected``), with torch's type promotion
         (see :mod:`minigrad.dtypes`): both operands are brought to the result's dtype first."""
         other = self._operand(other, op)
@@ -517,7 +522,7 @@ class Tensor:
         if reflected:
             a, b = b, a
         _broadcast(a.shape, b.shape, op)
-        return fn.apply(a, b)
+        return fn.apply(a, b, **kwargs)
 
     def __add__(self, other):
         return self._binary(E.AddFunction, other, "add")
@@ -544,6 +549,9 @@ class Tensor:
         return self._binary(E.DivFunction, other, "div", reflected=True)
 
     def __pow__(self, other):
+        if is_scalar(other) and not isinstance(other, (bool, np.bool_)):
+            # The number rides along, so that backward can use it at full precision (PowFunction).
+            return self._binary(E.PowFunction, other, "pow", exponent=other)
         return self._binary(E.PowFunction, other, "pow")
 
     def __rpow__(self, other):

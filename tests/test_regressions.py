@@ -258,6 +258,26 @@ def test_retain_grad_refused_without_requires_grad():
     refused(lambda lib: lib.tensor([1.0, 2.0]).retain_grad())
 
 
+def test_retain_grad_follows_inplace_update(kernels):
+    """retain_grad keeps the gradient of the tensor's value after later in-place ops (setitem, sub_,
+    mul_), as torch does, not the gradient of the value it had when retain_grad was called."""
+
+    def run(lib):
+        a = lib.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)
+        x = a * 2
+        x.retain_grad()
+        w = lib.tensor([5.0], requires_grad=True)
+        x[0:1] = w * 3
+        x.sub_(x * 0.5)
+        x.mul_(2)
+        (x * lib.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+        return x.grad, a.grad, w.grad
+
+    with np.errstate(all="ignore"):
+        for name, got, expected in zip(("x.grad", "a.grad", "w.grad"), run(mg), run(torch)):
+            compare_value(got, expected, name)
+
+
 def _cross_entropy_target_changed(lib):
     x = lib.tensor([[0.0, 1.0]], requires_grad=True)
     target = lib.tensor([1])

@@ -63,6 +63,8 @@ ones do so for accuracy:
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..function import Function
 
@@ -103,27 +105,34 @@ class SubFunction(Function):
 class MulFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # Each input is saved only if the *other* one needs a gradient (as torch): in ``x * 0.5`` an
+        # in-place update of x after the product is fine, since d(x * 0.5)/dx = 0.5 never reads x.
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.shapes = a.shape, b.shape
         return a * b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        da = unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
-        db = unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        a_shape, b_shape = ctx.shapes
+        da = unbroadcast(g * b, a_shape) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(g * a, b_shape) if ctx.needs_input_grad[1] else None
         return da, db
 
 
 class DivFunction(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # a is read only by db (as in Mul, torch saves it only when b needs a gradient).
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        ctx.a_shape = a.shape
         return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        da = unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        da = unbroadcast(g / b, ctx.a_shape) if ctx.needs_input_grad[0] else None
         # d(a/b)/db = -a / b**2, computed as (a / b) / b: b * b overflows or underflows where it does not.
         # a / b is computed again, as in PyTorch: saving the output would forbid changing it in place.
         db = unbroadcast(-g * ((a / b) / b), b.shape) if ctx.needs_input_grad[1] else None
@@ -132,9 +141,14 @@ class DivFunction(Function):
 
 class PowFunction(Function):
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, exponent=None):
+        """``exponent``: the Python number ``b`` was made from, for ``x ** 2.5`` (None for a tensor
+        exponent).  PyTorch keeps a number exponent in double precision, so backward takes
+        ``exponent - 1`` in float64: in float32, ``1e-10 - 1`` rounds to ``-1`` and ``(-1) ** -1`` is
+        finite where PyTorch's ``(-1) ** -0.9999999999`` is nan."""
         out = a**b
         ctx.save_for_backward(a, b, out)
+        ctx.exponent = exponent
         return out
 
     @staticmethod
@@ -145,7 +159,11 @@ class PowFunction(Function):
         # for an infinite g), as PyTorch.
         da = None
         if ctx.needs_input_grad[0]:
-            da = unbroadcast(xp.where(b == 0, 0.0, g * (b * a ** (b - 1))), a.shape)
+            if ctx.exponent is None:
+                power = a ** (b - 1)
+            else:
+                power = xp.astype(xp.astype(a, np.float64) ** (float(ctx.exponent) - 1), a.dtype)
+            da = unbroadcast(xp.where(b == 0, 0.0, g * (b * power)), a.shape)
         # d(a**b)/db = a**b * log(a).  At a == 0, PyTorch takes 0 for b >= 0 (the limit) and computes
         # out * log(0) = out * -inf = -out otherwise (written so, to not take log(0) on NumPy).
         db = None
