@@ -231,6 +231,19 @@ def softmax_backward_kernel(
 
 
 @triton.jit
+def class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT: tl.constexpr):
+    """The class weights ``w_c`` of the lanes ``c`` (int64 class indices), 0 on masked-off lanes.
+
+    Without HAS_WEIGHT every class weighs 1 and ``w_ptr`` is never read (the launchers then pass the
+    constants tensor, which has the logits' dtype, so the 1s take that dtype from it).
+    """
+    if HAS_WEIGHT:
+        return tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
+    else:
+        return tl.where(mask, 1.0, 0.0).to(w_ptr.dtype.element_ty)
+
+
+@triton.jit
 def cross_entropy_forward_kernel(
     x_ptr,
     t_ptr,
@@ -308,10 +321,7 @@ def cross_entropy_forward_kernel(
         e = tl.exp(x - m)
         s = tl.sum(e, axis=0)
         log_s = tl.log(s)
-        if HAS_WEIGHT:
-            w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
-        else:
-            w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+        w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
         # padding lanes: w = 0 and x replaced by m, so they add 0 (not 0 * inf = nan)
         smooth = tl.sum(w * (log_s + (m - tl.where(mask, x, m))), axis=0)
         if WRITE_GRAD:
@@ -330,10 +340,7 @@ def cross_entropy_forward_kernel(
             c = (start + cols).to(tl.int64)
             mask = c < C
             x = tl.load(x_row + c * stride_xc, mask=mask, other=0.0)
-            if HAS_WEIGHT:
-                w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
-            else:
-                w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+            w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
             smooth += tl.sum(w * (log_s + (m - x)), axis=0)  # padding lanes: w = 0, x = 0
             if WRITE_GRAD:
                 b = tl.where(c == t_safe, k_keep * w_t, 0.0) + k_each * w
@@ -458,10 +465,7 @@ def cross_entropy_prob_forward_kernel(
         s = tl.sum(e, axis=0)
         log_s = tl.log(s)
         t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
-        if HAS_WEIGHT:
-            w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
-        else:
-            w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+        w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
         tw = w * (k_keep * t + k_each)  # padding lanes: w = 0, so tw = 0
         nlogp = log_s + (m - tl.where(mask, x, m))  # padding lanes: finite, so 0 * nlogp = 0
         loss = tl.sum(tw * nlogp, axis=0)
@@ -481,10 +485,7 @@ def cross_entropy_prob_forward_kernel(
             m, s = online_softmax_step(m, s, x)
             if WRITE_GRAD_X:
                 t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
-                if HAS_WEIGHT:
-                    w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
-                else:
-                    w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+                w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
                 a += tl.sum(w * (k_keep * t + k_each), axis=0)
         log_s = tl.log(s)
         loss = tl.zeros([], dtype=x_ptr.dtype.element_ty)
@@ -493,10 +494,7 @@ def cross_entropy_prob_forward_kernel(
             mask = c < C
             x = tl.load(x_row + c * stride_xc, mask=mask, other=0.0)
             t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
-            if HAS_WEIGHT:
-                w = tl.load(w_ptr + c * stride_w, mask=mask, other=0.0)
-            else:
-                w = tl.where(mask, 1.0, 0.0).to(x_ptr.dtype.element_ty)
+            w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
             tw = w * (k_keep * t + k_each)
             nlogp = log_s + (m - x)  # padding lanes: x = 0, tw = 0
             loss += tl.sum(tw * nlogp, axis=0)
@@ -599,6 +597,61 @@ def softmax_backward(g, y, axis: int, log: bool = False, max_block: int | None =
     return from_torch_like(dx, y)
 
 
+def _as_rows(xt, op: str):
+    """Logits (N, C, D...) as (N, C, D) and the D... dims: torch's reshape is a view when the D...
+    dims merge into one stride (always for contiguous inputs and for (N, C)); otherwise it copies once."""
+    _check_float(xt, op)
+    N, C = xt.shape[0], xt.shape[1]
+    rest = tuple(xt.shape[2:])
+    D = int(np.prod(rest, dtype=np.int64))
+    return xt.reshape((N, C, D)), rest
+
+
+def _reduce(loss_rows, reduction: str, shape, norm):
+    """The loss from the per-row losses: the rows in ``shape`` ("none"), their sum, or their sum over
+    ``norm`` ("mean"; 0 / 0 = nan when no row counts, as PyTorch)."""
+    if reduction == "none":
+        return loss_rows.reshape(shape)
+    if reduction == "sum":
+        return loss_rows.sum()
+    return loss_rows.sum() / norm
+
+
+def _scale_rows(g, rows, reduction: str, norm, target=None, ignore_index: int = 0) -> torch.Tensor:
+    """``rows * g_row / norm``: one launch of :func:`cross_entropy_backward_kernel` over saved
+    gradient rows (N, C, D).  ``g`` is the upstream gradient: (N, D...) for ``reduction="none"``,
+    else 0-d (then divided by ``norm`` for "mean" once, on the device).  With ``target`` (N, D) the
+    kernel zeroes the rows whose target is ``ignore_index``."""
+    g_t = as_torch(g).to(rows.dtype)
+    N, C, D = rows.shape
+    if reduction == "none":
+        scale = g_t.reshape((N, D))
+        stride_scalen, stride_scaled = scale.stride()
+    else:
+        scale = (g_t / norm if norm is not None else g_t).reshape(1)
+        stride_scalen = stride_scaled = 0
+    out = torch.empty_like(rows)
+    numel = out.numel()
+    if numel:
+        cross_entropy_backward_kernel[(triton.cdiv(numel, SCALE_BLOCK),)](
+            rows,
+            scale,
+            target if target is not None else rows,  # t_ptr: not read without HAS_IGNORE
+            out,
+            numel,
+            C,
+            D,
+            stride_scalen,
+            stride_scaled,
+            *(target.stride() if target is not None else (0, 0)),
+            ignore_index,
+            HAS_IGNORE=target is not None,
+            BLOCK=SCALE_BLOCK,
+            num_warps=4,
+        )
+    return from_torch_like(out, np.asarray(g) if isinstance(g, np.generic) else g)
+
+
 def cross_entropy_forward(
     x, target, weight, ignore_index: int, label_smoothing: float, reduction: str, need_grad: bool, max_block=None
 ):
@@ -611,15 +664,9 @@ def cross_entropy_forward(
     :func:`minigrad.ops.softmax.check_cross_entropy_args` (every target in range).
     Grid: (N * D,), one program per row of C logits.
     """
-    xt, tt = as_torch(x), as_torch(target)
-    _check_float(xt, "cross_entropy")
-    N, C = xt.shape[0], xt.shape[1]
-    rest = tuple(xt.shape[2:])
-    D = int(np.prod(rest, dtype=np.int64))
-    # (N, C, D...) -> (N, C, D): torch's reshape is a view when the D... dims merge into one stride
-    # (always for contiguous inputs and for (N, C)); otherwise it copies once.
-    xt = xt.reshape((N, C, D))
-    tt = tt.reshape((N, D))
+    xt, rest = _as_rows(as_torch(x), "cross_entropy")
+    N, C, D = xt.shape
+    tt = as_torch(target).reshape((N, D))
     dev, dt = xt.device, xt.dtype
     loss_rows = torch.empty(N * D, dtype=dt, device=dev)
     row_w = torch.empty(N * D, dtype=dt, device=dev)
@@ -653,16 +700,9 @@ def cross_entropy_forward(
             ONE_BLOCK=one,
             num_warps=NUM_WARPS,
         )
-    norm = None
-    if reduction == "none":
-        loss = loss_rows.reshape((N,) + rest)
-    elif reduction == "sum":
-        loss = loss_rows.sum()
-    else:
-        norm = row_w.sum()
-        loss = loss_rows.sum() / norm  # 0 / 0 = nan when every target is ignored, as PyTorch
-    state = (grad, tt, norm, ignore_index)
-    return from_torch_like(loss, x), state
+    norm = row_w.sum() if reduction == "mean" else None  # the weights of the rows that count
+    loss = _reduce(loss_rows, reduction, (N,) + rest, norm)
+    return from_torch_like(loss, x), (grad, tt, norm, ignore_index)
 
 
 def cross_entropy_backward(g, state, reduction: str):
@@ -670,35 +710,7 @@ def cross_entropy_backward(g, state, reduction: str):
     grad, tt, norm, ignore_index = state
     if grad is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    gt = as_torch(g).to(grad.dtype)
-    N, C, D = grad.shape
-    if reduction == "none":
-        scale = gt.reshape((N, D))
-        stride_scalen, stride_scaled = scale.stride()
-    else:
-        scale = (gt / norm if norm is not None else gt).reshape(1)
-        stride_scalen = stride_scaled = 0
-    dx = torch.empty_like(grad)
-    numel = dx.numel()
-    if numel:
-        grid = (triton.cdiv(numel, SCALE_BLOCK),)
-        cross_entropy_backward_kernel[grid](
-            grad,
-            scale,
-            tt,
-            dx,
-            numel,
-            C,
-            D,
-            stride_scalen,
-            stride_scaled,
-            *tt.stride(),
-            ignore_index,
-            HAS_IGNORE=True,
-            BLOCK=SCALE_BLOCK,
-            num_warps=4,
-        )
-    return from_torch_like(dx, np.asarray(g) if isinstance(g, np.generic) else g)
+    return _scale_rows(g, grad, reduction, norm, tt, ignore_index)
 
 
 def cross_entropy_prob_forward(
@@ -713,12 +725,9 @@ def cross_entropy_prob_forward(
     :func:`minigrad.ops.softmax.check_cross_entropy_prob_args`.
     Grid: (N * D,), one program per row of C logits.
     """
-    xt, tt = as_torch(x), as_torch(target)
-    _check_float(xt, "cross_entropy")
-    N, C = xt.shape[0], xt.shape[1]
-    rest = tuple(xt.shape[2:])
-    D = int(np.prod(rest, dtype=np.int64))
-    xt, tt = xt.reshape((N, C, D)), tt.reshape((N, C, D))  # views when D... merge (see cross_entropy_forward)
+    xt, rest = _as_rows(as_torch(x), "cross_entropy")
+    N, C, D = xt.shape
+    tt = as_torch(target).reshape((N, C, D))  # a view when D... merge (see _as_rows)
     dev, dt = xt.device, xt.dtype
     loss_rows = torch.empty(N * D, dtype=dt, device=dev)
     gx = torch.empty((N, C, D), dtype=dt, device=dev) if need_x else None
@@ -748,64 +757,19 @@ def cross_entropy_prob_forward(
             ONE_BLOCK=one,
             num_warps=NUM_WARPS,
         )
-    norm = None
-    if reduction == "none":
-        loss = loss_rows.reshape((N,) + rest)
-    elif reduction == "sum":
-        loss = loss_rows.sum()
-    else:
-        norm = N * D
-        loss = loss_rows.sum() / norm if norm else torch.tensor(float("nan"), dtype=dt, device=dev)
+    norm = N * D if reduction == "mean" else None  # every row counts
+    loss = _reduce(loss_rows, reduction, (N,) + rest, norm)  # no rows: 0 / 0 = nan, as PyTorch
     return from_torch_like(loss, x), (gx, gt, norm)
 
 
 def cross_entropy_prob_backward(g, state, reduction: str):
-    """``(dx, dt)``, each (N, C, D): the saved gradient rows times ``g_row / normaliser``.
-
-    One launch of :func:`cross_entropy_backward_kernel` (``HAS_IGNORE=False``) per gradient that the
-    forward pass wrote; None for the other.
-    """
+    """``(dx, dt)``, each (N, C, D): the saved gradient rows times ``g_row / normaliser``, one launch
+    of :func:`cross_entropy_backward_kernel` (without ignored rows) per gradient that the forward
+    pass wrote; None for the other."""
     gx, gt, norm = state
-    rows = gx if gx is not None else gt
-    if rows is None:
+    if gx is None and gt is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    g_t = as_torch(g).to(rows.dtype)
-    N, C, D = rows.shape
-    if reduction == "none":
-        scale = g_t.reshape((N, D))
-        stride_scalen, stride_scaled = scale.stride()
-    else:
-        scale = (g_t / norm if norm else g_t).reshape(1)
-        stride_scalen = stride_scaled = 0
-    like = np.asarray(g) if isinstance(g, np.generic) else g
-    out = []
-    for grad in (gx, gt):
-        if grad is None:
-            out.append(None)
-            continue
-        d = torch.empty_like(grad)
-        numel = d.numel()
-        if numel:
-            grid = (triton.cdiv(numel, SCALE_BLOCK),)
-            cross_entropy_backward_kernel[grid](
-                grad,
-                scale,
-                grad,  # t_ptr: not read without HAS_IGNORE
-                d,
-                numel,
-                C,
-                D,
-                stride_scalen,
-                stride_scaled,
-                0,
-                0,
-                0,
-                HAS_IGNORE=False,
-                BLOCK=SCALE_BLOCK,
-                num_warps=4,
-            )
-        out.append(from_torch_like(d, like))
-    return tuple(out)
+    return tuple(None if rows is None else _scale_rows(g, rows, reduction, norm) for rows in (gx, gt))
 
 
 # --------------------------------------------------------------------------- implementations
