@@ -289,9 +289,9 @@ class OutOfBounds:
     """The lanes of one access that addressed no element of any tensor argument, near one tensor.
 
     tensor : the nearest tensor argument (None when the launch has none).
-    where : ``"past the end"``, ``"before the start"`` or ``"between elements"`` (inside the
-        tensor's address range, but not one of its elements: a gap of a strided view, or an
-        address that is not a whole number of elements from its start).
+    where : ``"past the end"``, ``"before the start"``, ``"between elements"`` (inside the
+        tensor's address range, but not one of its elements: a gap of a strided view) or
+        ``"misaligned"`` (not a whole number of elements from its start).
     offsets : each lane's memory offset from the tensor's element ``[0, ..., 0]``, in elements, sorted.
     masked : the access had a mask (that let these lanes through); False: it had none.
     """
@@ -333,7 +333,7 @@ class OutOfBounds:
         call = {"load": "tl.load", "store": "tl.store", "atomic": "the atomic"}[self.kind]
         if not self.masked:
             mask = f"the mask is missing: {call} has no mask=, so every lane is accessed; pass mask=offs < n"
-        elif self.where == "between elements":
+        elif self.where in ("between elements", "misaligned"):
             mask = (
                 f"the mask is wrong: it is True for these lanes; but look at the offsets first: index "
                 f"{self.tensor.label} with the strides it was given ({self.tensor.label}.stride(d)), not with "
@@ -350,6 +350,11 @@ class OutOfBounds:
         if self.tensor is None:
             return f"{self.count} addresses outside every tensor argument"
         name = self.tensor.label
+        if self.where == "misaligned" or (
+            self.where == "between elements" and all(0 <= i < n for i, n in zip(self.first, self.tensor.shape))
+        ):  # no index names these lanes: give their memory offsets
+            lo, hi = int(self.offsets[0]), int(self.offsets[-1])
+            return f"{name} + {lo}" + ("" if lo == hi else f" to {name} + {hi}") + " (memory offsets in elements)"
         first, last = _fmt_index(self.first), _fmt_index(self.last)
         return f"{name}[{first}]" if first == last else f"{name}[{first}] to {name}[{last}]"
 
@@ -370,6 +375,8 @@ class OutOfBounds:
                     f"not elements of {t.label}: they lie in the gaps of the strided view (index {i} of "
                     f"dimension {d} is past its end, size {t.shape[d]}; {size})"
                 )
+            return f"not elements of {t.label}: they lie in the gaps between its elements ({size})"
+        if self.where == "misaligned":
             return f"not a whole number of elements from {t.label}'s start: a pointer of another dtype? ({size})"
         if t.ndim == 1 and t.stride[0] == 1 or t.numel <= 1:
             if self.where == "past the end":
@@ -467,6 +474,15 @@ class Launch:
                 for side in ("before the start", "between elements", "past the end"):
                     sel = (nearest == ti) & (where == side)
                     if not sel.any():
+                        continue
+                    if t is not None and side == "between elements":
+                        misaligned = (addresses - t.data_ptr) % t.itemsize != 0
+                        for part, name in ((sel & ~misaligned, side), (sel & misaligned, "misaligned")):
+                            if part.any():
+                                offsets = np.sort(t.offset_of(addresses[part]))
+                                found.append(
+                                    OutOfBounds(self.kernel, a.program, a.kind, t, name, offsets, a.masked, a.line)
+                                )
                         continue
                     offsets = np.sort(t.offset_of(addresses[sel])) if t else np.sort(addresses[sel])
                     found.append(OutOfBounds(self.kernel, a.program, a.kind, t, side, offsets, a.masked, a.line))
@@ -826,13 +842,19 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
             fig.colorbar(shown, ax=axis, label=f"{mode[:-1]}s per element")
         else:
             owner = _padded(_owner_grid(launch, t, program), rows, cols, -1)
-            shown = axis.imshow(np.ma.masked_less(owner, 0), cmap="tab20", interpolation="nearest")
-            fig.colorbar(shown, ax=axis, label="program (linear id)")
+            count = len(launch.programs)  # one colour per program, the same in every tensor's map
+            cmap = plt.get_cmap("tab20" if count <= 20 else "turbo", count)
+            shown = axis.imshow(
+                np.ma.masked_less(owner, 0), cmap=cmap, vmin=-0.5, vmax=count - 0.5, interpolation="nearest"
+            )
+            bar = fig.colorbar(shown, ax=axis, label="program (position in launch.programs)")
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         axis.add_patch(Rectangle((-0.5, -0.5), cols, rows, fill=False, edgecolor="black", linewidth=1))
         far_note = f"\n({far} out-of-bounds lanes too far away to draw)" if far else ""
         axis.set_title(f"{t.label} {t.shape}: {mode}, {who}{far_note}", fontsize=9)
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
         axis.set_xlabel("column" if t.ndim >= 2 else f"element % {cols}")
         axis.set_ylabel("row" if t.ndim >= 2 else f"element // {cols}")
     fig.suptitle(f"{launch.kernel}, grid {launch.grid}", fontsize=10)
