@@ -49,19 +49,30 @@ nothing.  A wrong kernel then cannot crash Python or overwrite memory that is no
 
 Example
 -------
->>> from minigrad import microscope
->>> with microscope.record() as rec:                         # doctest: +SKIP
-...     add(x, y)                                            # any launcher of Triton kernels
->>> launch = rec.launches[0]                                 # doctest: +SKIP
->>> print(launch)                                            # doctest: +SKIP
-add_kernel, grid (8, 1, 1): 8 programs, 16 loads, 8 stores
-  x_ptr: x (1000,) float32, y_ptr: y (1000,) float32, out_ptr: (1000,) float32
->>> launch.elements("x_ptr", program=7)                      # flat indices program 7 read  # doctest: +SKIP
-array([896, 897, ..., 999])
->>> rec.out_of_bounds()                                      # [] for a correct kernel   # doctest: +SKIP
->>> microscope.draw(launch, program=7)                       # access maps, one per tensor  # doctest: +SKIP
+A vector add whose load of ``y`` forgot its mask, on 1000 elements in blocks of 128::
 
-Arguments are named after the kernel's parameters (``x_ptr``); a tuple argument's tensors are
+    from minigrad import microscope
+
+    with microscope.record() as rec:
+        add_kernel[(triton.cdiv(1000, 128),)](x, y, out, 1000, BLOCK=128)
+    launch = rec.launches[0]
+    print(launch)
+    # add_kernel, grid (8, 1, 1): 8 programs, 16 loads, 8 stores
+    #   x_ptr: (1000,) float32
+    #   y_ptr: (1000,) float32
+    #   out_ptr: (1000,) float32
+    #   n=1000, BLOCK=128
+    #   1 out-of-bounds access; the first:
+    #   add_kernel, program 7, line 11 of add.py: y = tl.load(y_ptr + offs)
+    #     loads y[1000] to y[1023] (24 lanes): 1 to 24 elements past the end (y has 1000 elements)
+    #     -- the mask is missing: tl.load has no mask=, so every lane is accessed; pass mask=offs < n
+    launch.elements("x", program=7)          # flat indices program 7 read: 896 ... 999
+    launch.counts("x")                       # reads per element, shaped like x (re-reads show as > 1)
+    rec.out_of_bounds()                      # the OutOfBounds above; [] for a correct kernel
+    microscope.draw(launch, program=7)       # one access map per tensor (matplotlib)
+
+Arguments are named after the kernel's parameters (``x_ptr``); reports call them without ``_ptr``
+(``x``), and both names find them (``launch.tensor("x")``).  A tuple argument's tensors are
 ``name[i]`` and a tensor descriptor's tensor is ``name.base``.  An address that belongs to several
 arguments (an output passed twice, a tensor and a view of it) is counted for the first of them.
 """
