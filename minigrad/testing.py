@@ -49,16 +49,22 @@ float64    1e-9    1e-10   same math in another summation order: ~1e-16 per roun
 
 Reading past the end
 --------------------
-Every input is placed at the start of a larger buffer whose tail is NaN.  A
-``tl.load`` without a mask that reads past the end of an input therefore reads
-NaN (not whatever happened to lie in memory), and if that value reaches the
-output the checker says so.  (Stores past the end of *your* output cannot be
-caught this way; under the interpreter they may corrupt memory and crash
-Python, which is why every ``tl.store`` needs its mask.)
+Under Triton's interpreter your function runs inside :func:`minigrad.microscope.record`,
+which sees every ``tl.load`` and ``tl.store`` of every program.  A load or store of an
+address that is no element of any tensor the kernel was given -- past the end, before
+the start, or in the gap between the rows of a strided view -- fails the case before any
+value is compared, with the program, the tensor, the element (``x[1000]``: one past the
+end of a 1000-element ``x``) and whether the mask is missing or wrong.  Such lanes are
+skipped, not performed, so a wrong store cannot corrupt memory or crash Python.
+
+On a GPU every input is placed at the start of a larger buffer whose tail is NaN: a
+``tl.load`` without a mask that reads past the end of an input reads NaN (not whatever
+happened to lie in memory), and if that value reaches the output the checker says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 import traceback
@@ -262,10 +268,14 @@ def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
         ) from exc
 
     mine = [_make_input(a, opts.api, dt, grad, device, opts.contiguous, torch) for a in arrays]
-    try:
-        got = fn(*mine)
-    except Exception as exc:  # the learner's bug: report it instead of a bare traceback
-        return _describe_exception(exc, "your function")
+    with _watch_memory() as accesses:
+        try:
+            got = fn(*mine)
+        except Exception as exc:  # the learner's bug: report it instead of a bare traceback
+            return _describe_exception(exc, "your function")
+    problem = _out_of_bounds(accesses, "your function")
+    if problem:
+        return problem
 
     if got is None:
         return ["your function returned None: did the launcher forget to `return` the output tensor?"]
@@ -296,7 +306,9 @@ def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
         return ["grad=True needs a function with a single output"]
     upstream = rng.standard_normal(np.shape(expected_outs[0].detach().numpy())).astype(dt)
     expected.backward(torch.tensor(upstream.astype(np.float64)))
-    problem = _backward(got, upstream, opts.api, device, torch)
+    with _watch_memory() as accesses:
+        problem = _backward(got, upstream, opts.api, device, torch)
+    problem = problem or _out_of_bounds(accesses, "backward")
     if problem:
         return problem
     for i, (a, m, r) in enumerate(zip(arrays, mine, ref_inputs)):
@@ -315,6 +327,36 @@ def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
         if lines:
             return lines + [f"(the forward output was right; {what} is not: look at backward)"]
     return None
+
+
+def _watch_memory():
+    """A context that records every Triton load and store under the interpreter (yields None elsewhere)."""
+    from .backend import triton_available, triton_runs_interpreted
+
+    if not (triton_runs_interpreted() and triton_available()):
+        return contextlib.nullcontext()
+    from . import microscope
+
+    return microscope.record()
+
+
+def _out_of_bounds(accesses, who: str) -> list[str] | None:
+    """The diagnosis of the out-of-bounds accesses a recording saw (see "Reading past the end"), or None."""
+    found = accesses.out_of_bounds() if accesses is not None else []
+    if not found:
+        return None
+    programs = {(o.kernel, o.program) for o in found}
+    lines = [
+        f"{who} accessed memory outside the tensors it was given: {_plural(len(found), 'out-of-bounds access')} "
+        f"in {_plural(len(programs), 'program')}; the first:"
+    ]
+    lines += found[0].message.splitlines()
+    others = {o.tensor.label if o.tensor else "?" for o in found[1:]} - {
+        found[0].tensor.label if found[0].tensor else "?"
+    }
+    if others:
+        lines.append(f"(also out of bounds near {', '.join(sorted(others))})")
+    return lines
 
 
 def _backward(got, upstream, api, device, torch) -> list[str] | None:

@@ -169,7 +169,7 @@ def test_wrong_dtype():
     assert not ok and "dtype float64, expected float32" in out
 
 
-def test_nan_from_an_unmasked_load_past_the_end():
+def test_an_unmasked_load_past_the_end_is_caught_under_the_interpreter():
     def block_sum(x):
         out = torch.zeros(1, dtype=x.dtype)
         _sum_unmasked_kernel[(1,)](x, out, x.numel(), BLOCK=16)
@@ -179,7 +179,15 @@ def test_nan_from_an_unmasked_load_past_the_end():
     assert ok, out
     ok, out = run(block_sum, torch.sum, shapes=[(10,)])  # reads 6 elements past the end
     assert not ok
-    assert "non-finite" in out and "NaN" in out and "unmasked tl.load" in out
+    assert "outside the tensors it was given" in out and "_sum_unmasked_kernel, program 0" in out
+    assert "loads x[10] to x[15] (6 lanes): 1 to 6 elements past the end (x has 10 elements)" in out
+    assert "the mask is missing" in out
+
+
+def test_nan_from_a_read_past_the_end_is_named():
+    """On a GPU the NaN guard behind each input is what shows an over-read; ``diagnose`` names it."""
+    lines = diagnose(np.array([1.0, np.nan], np.float32), np.array([1.0, 2.0]), "float32")
+    assert any("non-finite" in line for line in lines) and any("unmasked tl.load" in line for line in lines)
 
 
 def test_nan_and_inf_positions():
