@@ -684,7 +684,7 @@ def _known_causes(got: np.ndarray, k: int, arrays, names, reference, opts: Check
         w = outs[k].detach().cpu().numpy() if hasattr(outs[k], "detach") else np.asarray(outs[k])
         if not np.any(w) or w.shape != got.shape:
             continue
-        if _close(got, w, opts.rtol, opts.atol):
+        if _close(got, w, opts.rtol, opts.atol) and "hint: " + hint not in found:
             found.append("hint: " + hint)
     return found
 
