@@ -55,6 +55,13 @@ def _run(title: str, fn, reference, runs: list[tuple[str, dict]], options: dict[
     for what, run in runs:
         if not check_kernel(fn, reference, **{**run, **quiet}):
             print(f"{title}: FAILED in the run '{what}'", file=out)
+            if run.get("dtype") == "float16":  # the same kernel passed the float32 and float64 runs
+                print(
+                    "  hint: the float32 and float64 runs passed, float16 fails: a long sum needs a float32 "
+                    "accumulator (tl.zeros(..., dtype=tl.float32), tl.dot's default out_dtype, x.to(tl.float32) "
+                    "before tl.exp and tl.sum); only the store rounds to float16",
+                    file=out,
+                )
             return False
         if verbose:
             print(f"  ok    {what}", file=out)
@@ -377,13 +384,16 @@ def _conv_column_major(x, w):
 
 
 def _conv_padding_sign(x, w):
-    """The window starts at oh*S + P instead of oh*S - P: every window shifted by 2P down and right."""
+    """The window starts at oh*S + P instead of oh*S - P: it reads x[oh*S + P + i], zeros past the end."""
     import torch
 
-    shift = 2 * DEPTHWISE_PADDING
-    moved = torch.zeros_like(x)
-    moved[:, :, : max(0, x.shape[2] - shift), : max(0, x.shape[3] - shift)] = x[:, :, shift:, shift:]
-    return _depthwise_conv(moved, w)
+    s, p = DEPTHWISE_STRIDE, DEPTHWISE_PADDING
+    oh_n, ow_n = _out_size(x, w)
+    moved = x[:, :, p:, p:]
+    bottom = max(0, (oh_n - 1) * s + w.shape[2] - moved.shape[2])
+    right = max(0, (ow_n - 1) * s + w.shape[3] - moved.shape[3])
+    moved = torch.nn.functional.pad(moved, (0, right, 0, bottom))
+    return torch.nn.functional.conv2d(moved, w, stride=s, groups=x.shape[1])[:, :, :oh_n, :ow_n]
 
 
 def _conv_stride_forgotten(x, w):

@@ -562,7 +562,7 @@ def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
     if not (finite_g.all() and finite_e.all()):
         return []  # the NaN/inf lines speak for these
     if not g.any():
-        if np.count_nonzero(e) >= max(1, e.size // 2):
+        if np.count_nonzero(e) >= max(1, e.size // 4):  # a ReLU is 0 on half its elements
             return [
                 "hint: your output is ALL ZEROS where the reference is not: the kernel stored nothing, or only "
                 "zeros.  A grid of 0 programs (n // BLOCK for n < BLOCK; use triton.cdiv), a store mask that is "
