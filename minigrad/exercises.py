@@ -47,6 +47,9 @@ def _run(title: str, fn, reference, runs: list[tuple[str, dict]], options: dict[
 
     Prints one line per passing run (unless ``verbose=False``); check_kernel prints the diagnosis.
     """
+    if any(run.get("grad") for _, run in runs):
+        # A gradient run compares the forward output first: the plain forward runs it repeats go.
+        runs = [(what, run) for what, run in runs if run.get("grad") or what not in ("float32", "float64")]
     verbose = options.get("verbose", True)
     out = options.get("file") or sys.stdout
     quiet = {**options, "verbose": False}
@@ -70,12 +73,16 @@ def _run(title: str, fn, reference, runs: list[tuple[str, dict]], options: dict[
     return True
 
 
-def _gradient_runs(grad: bool, shapes_or_inputs: dict, few: dict) -> list[tuple[str, dict]]:
-    """The gradient runs: contiguous, strided and broadcast upstream gradients, then float64."""
+def _gradient_runs(grad: bool, shapes_or_inputs: dict, few: dict, common: dict) -> list[tuple[str, dict]]:
+    """The gradient runs: contiguous, strided and broadcast upstream gradients, then float64.
+
+    Each also compares the forward output, so with ``grad=True`` the plain float32 and float64
+    forward runs are left out (see :func:`_run`).
+    """
     if not grad:
         return []
     return [
-        ("float32, gradients", dict(grad=True, **shapes_or_inputs)),
+        ("float32, gradients", dict(grad=True, **shapes_or_inputs, **common)),
         (
             "float32, gradients, transposed inputs and a strided upstream gradient",
             dict(grad=True, contiguous=False, grad_layout="strided", **few),
@@ -84,7 +91,7 @@ def _gradient_runs(grad: bool, shapes_or_inputs: dict, few: dict) -> list[tuple[
             "float32, gradients, a broadcast (stride-0) upstream gradient",
             dict(grad=True, grad_layout="broadcast", **few),
         ),
-        ("float64, gradients", dict(grad=True, dtype="float64", **few)),
+        ("float64, gradients", dict(grad=True, dtype="float64", **few, **common)),
     ]
 
 
@@ -155,7 +162,7 @@ def check_bias_relu(fn: Callable, *, grad: bool = False, **options: Any) -> bool
         ("float32, transposed x", dict(shapes=shapes, contiguous=False, **common)),
         ("float32, x holding NaN", dict(inputs=_bias_relu_nan_cases(), **common)),
         ("float64", dict(shapes=shapes, dtype="float64", **common)),
-        *_gradient_runs(grad, dict(shapes=shapes), few),
+        *_gradient_runs(grad, dict(shapes=shapes), few, common),
     ]
     return _run(f"check_bias_relu({_name(fn)})", fn, _bias_relu, runs, options)
 
@@ -226,13 +233,13 @@ def check_cross_entropy(fn: Callable, *, grad: bool = False, **options: Any) -> 
     few = dict(inputs=[cases[0], cases[4]])
     common = dict(mistakes=CROSS_ENTROPY_MISTAKES)
     runs = [
-        ("float32, logits up to +-1e4", dict(inputs=cases, **common)),
+        ("float32", dict(inputs=cases, **common)),
         ("float32, transposed logits", dict(inputs=cases, contiguous=False, **common)),
         ("float64", dict(inputs=cases, dtype="float64", **common)),
     ]
     if _takes_torch(fn):
         runs.append(("float16, accumulated in float32", dict(inputs=_cross_entropy_cases("float16"), dtype="float16")))
-    runs += _gradient_runs(grad, dict(inputs=cases), few)
+    runs += _gradient_runs(grad, dict(inputs=cases), few, common)
     return _run(f"check_cross_entropy({_name(fn)})", fn, _cross_entropy, runs, options)
 
 
@@ -330,7 +337,7 @@ def check_linear_relu(fn: Callable, *, grad: bool = False, **options: Any) -> bo
     ]
     if _takes_torch(fn):
         runs.append(("float16, accumulated in float32", dict(inputs=_linear_relu_float16_cases(), dtype="float16")))
-    runs += _gradient_runs(grad, dict(shapes=shapes), few)
+    runs += _gradient_runs(grad, dict(shapes=shapes), few, common)
     return _run(f"check_linear_relu({_name(fn)})", fn, _linear_relu, runs, options)
 
 
@@ -465,7 +472,8 @@ def check_depthwise_conv(fn: Callable, *, grad: bool = False, **options: Any) ->
         ("float32", dict(shapes=shapes, **common)),
         ("float32, transposed x and w", dict(shapes=shapes, contiguous=False, **common)),
         ("float64", dict(shapes=shapes, dtype="float64", **common)),
-        *_gradient_runs(grad, dict(shapes=shapes), few),
+        # the largest plane is left out of the gradients: dL/dw's one-program-per-weight loop is slow interpreted
+        *_gradient_runs(grad, dict(shapes=shapes[:2] + shapes[3:]), few, common),
     ]
     return _run(f"check_depthwise_conv({_name(fn)})", fn, _depthwise_conv, runs, options)
 
@@ -545,6 +553,6 @@ def check_avg_pool(fn: Callable, *, grad: bool = False, **options: Any) -> bool:
         ("float32", dict(shapes=shapes, **common)),
         ("float32, transposed x", dict(shapes=shapes, contiguous=False, **common)),
         ("float64", dict(shapes=shapes, dtype="float64", **common)),
-        *_gradient_runs(grad, dict(shapes=shapes), few),
+        *_gradient_runs(grad, dict(shapes=shapes), few, common),
     ]
     return _run(f"check_avg_pool({_name(fn)})", fn, _avg_pool, runs, options)
