@@ -355,6 +355,11 @@ class OutOfBounds:
                 f"the mask is wrong: it is True for these lanes; {call}'s mask must be False wherever the "
                 "offset is outside the tensor (offs < n, not offs <= n; a mask for every dimension)"
             )
+        if self.where == "before the start":
+            mask += (
+                "; an offset below the start comes from an index computed below 0 or from int32 offsets "
+                "that overflowed (pid * stride past 2**31 wraps negative: compute offsets in tl.int64)"
+            )
         return f"{head}\n  {what} -- {mask}"
 
     def _elements(self) -> str:

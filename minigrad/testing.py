@@ -11,10 +11,17 @@ prints a diagnosis of the first case that fails:
 * **NaNs / infs** where PyTorch has finite values;
 * how many elements are wrong, the **worst element** (its index, what you
   returned, what PyTorch returned) and the first few wrong ones;
-* hints for the classic mistakes: an output that is **all zeros** (the kernel
-  never stored, or stored somewhere else), wrong elements only at the **end**
-  of a dimension (a grid or mask that stops short), an output **shifted by
-  one**, the **sign** flipped, an output equal to an **input**.
+* hints for the classic mistakes, each only when the output shows it: an output
+  that is **all zeros**, wrong elements only at the **end** of a dimension or of
+  the memory order (a grid or mask that stops short), an output **shifted by
+  one**, **negated**, **scaled**, **transposed**, or equal to an **input**; a
+  NaN **swallowed** (the inputs hold NaN, PyTorch propagates it, the kernel
+  returns a number); inf/NaN from inputs large enough to **overflow exp**; NaN
+  read from **outside an input** (see below);
+* the **known cause** when the output equals what a known wrong version of the
+  reference computes: a kernel that ignores the strides of an input (tried with
+  ``contiguous=False``), and the mistakes given as ``mistakes=`` (the exercise
+  checks in :mod:`minigrad.exercises` list the classic ones of each exercise).
 
 With ``grad=True`` it also runs backward on both sides with the same random
 upstream gradient ``dL/d(out)`` and diagnoses every input's gradient the same
@@ -47,8 +54,8 @@ float64    1e-9    1e-10   same math in another summation order: ~1e-16 per roun
                            at most ~1e4 terms (and 1/x-style amplification)
 =========  ======  ======  ==============================================================
 
-Reading past the end
---------------------
+Reading outside an input
+------------------------
 Under Triton's interpreter your function runs inside :func:`minigrad.microscope.record`,
 which sees every ``tl.load`` and ``tl.store`` of every program.  A load or store of an
 address that is no element of any tensor the kernel was given -- past the end, before
@@ -57,9 +64,10 @@ value is compared, with the program, the tensor, the element (``x[1000]``: one p
 end of a 1000-element ``x``) and whether the mask is missing or wrong.  Such lanes are
 skipped, not performed, so a wrong store cannot corrupt memory or crash Python.
 
-On a GPU every input is placed at the start of a larger buffer whose tail is NaN: a
-``tl.load`` without a mask that reads past the end of an input reads NaN (not whatever
-happened to lie in memory), and if that value reaches the output the checker says so.
+On a GPU every input is placed in the middle of a larger buffer filled with NaN: a
+``tl.load`` without a mask that reads past the end of an input, or before its start (a
+negative offset), reads NaN (not whatever happened to lie in memory), and if that value
+reaches the output the checker says so.
 """
 
 from __future__ import annotations
@@ -89,7 +97,7 @@ TOLERANCES: dict[np.dtype, tuple[float, float]] = {
     np.dtype(np.float64): (1e-9, 1e-10),
 }
 
-# Elements of NaN placed after every input (see "Reading past the end").
+# Elements of NaN placed before and after every input (see "Reading outside an input").
 _GUARD = 4096
 _MAX_LISTED = 5  # wrong elements listed besides the worst one
 
@@ -118,6 +126,14 @@ class CheckOptions:
         ``low=0.1, high=5`` for a log or a square root).
     contiguous : False passes every input of 2 or more dimensions as a transposed *view* (its
         last two strides swapped), to test that a kernel honours strides.
+    grad_layout : how the upstream gradient ``dL/d(out)`` is laid out in memory (``grad=True``):
+        ``"contiguous"``; ``"strided"``, a view with its last two strides swapped (stride 2 for a
+        1-D output), as after a transpose; or ``"broadcast"``, one random value broadcast to the
+        output's shape with every stride 0, as ``out.sum().backward()`` produces.  A backward kernel
+        that assumes a contiguous gradient passes the first and fails the others.
+    mistakes : known wrong versions of the reference, as ``(hint, wrong_reference)`` pairs.  When an
+        output is wrong and equals what ``wrong_reference`` computes on the same inputs, the
+        diagnosis prints ``hint``: the cause is then known, not guessed.
     atol, rtol : tolerances; default from :data:`TOLERANCES` for ``dtype``.
     api : ``"auto"``, ``"torch"``, ``"minigrad"`` or ``"numpy"`` (see the module docstring).
     device : where the inputs live: default ``"cuda"`` when torch sees a GPU and Triton's
@@ -136,9 +152,11 @@ class CheckOptions:
     low: float | None = None
     high: float | None = None
     contiguous: bool = True
+    grad_layout: str = "contiguous"
     # the judgement
     atol: float | None = None
     rtol: float | None = None
+    mistakes: Sequence[tuple[str, Callable[..., Any]]] = ()
     # how fn is called
     api: str = "auto"
     device: str | None = None
@@ -150,6 +168,7 @@ class CheckOptions:
 
 
 _OPTION_NAMES = tuple(f.name for f in fields(CheckOptions))
+_GRAD_LAYOUTS = ("contiguous", "strided", "broadcast")
 
 
 def check_kernel(
@@ -202,6 +221,11 @@ def check_kernel(
         raise TypeError(f"check_kernel: minigrad tensors are float32 or float64, not {dt}")
     if opts.n_trials < 1:
         raise ValueError(f"check_kernel: n_trials must be at least 1, got {opts.n_trials}")
+    if opts.grad_layout not in _GRAD_LAYOUTS:
+        raise ValueError(f"check_kernel: grad_layout must be one of {_GRAD_LAYOUTS}, got {opts.grad_layout!r}")
+    for entry in opts.mistakes:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str) and callable(entry[1])):
+            raise TypeError(f"check_kernel: each entry of mistakes is a (hint, wrong_reference) pair, got {entry!r}")
     # From here on every option holds its final value.
     opts = replace(
         opts,
@@ -292,6 +316,10 @@ def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
         if problem:
             return [problem]
         lines = diagnose(g_np, e_np, e_dtype, rtol=rtol, atol=atol, what=what, inputs=input_values)
+        if lines and g_np.shape == e_np.shape:
+            known = _known_causes(g_np, k, arrays, names, reference, opts, torch)
+            if known:  # the cause is known: it replaces the guesses read off the pattern of errors
+                lines = [line for line in lines if not line.startswith("hint:")] + known
         if g_np.dtype.kind == "f" and e_np.dtype.kind == "f" and device == "cuda":
             g_device = _device_of(g)
             if g_device != "cuda":
@@ -304,10 +332,14 @@ def _run_case(fn, reference, arrays, names, opts: CheckOptions, rng, torch):
     # ---- gradients: the same upstream dL/d(out) into both graphs
     if len(expected_outs) != 1:
         return ["grad=True needs a function with a single output"]
-    upstream = rng.standard_normal(np.shape(expected_outs[0].detach().numpy())).astype(dt)
+    out_shape = np.shape(expected_outs[0].detach().numpy())
+    if opts.grad_layout == "broadcast":  # one value everywhere, as out.sum().backward() gives
+        upstream = np.full(out_shape, rng.standard_normal(), dtype=dt)
+    else:
+        upstream = rng.standard_normal(out_shape).astype(dt)
     expected.backward(torch.tensor(upstream.astype(np.float64)))
     with _watch_memory() as accesses:
-        problem = _backward(got, upstream, opts.api, device, torch)
+        problem = _backward(_lay_out(upstream, opts.grad_layout), got, opts.api, device, torch)
     problem = problem or _out_of_bounds(accesses, "backward")
     if problem:
         return problem
@@ -341,7 +373,7 @@ def _watch_memory():
 
 
 def _out_of_bounds(accesses, who: str) -> list[str] | None:
-    """The diagnosis of the out-of-bounds accesses a recording saw (see "Reading past the end"), or None."""
+    """The diagnosis of the out-of-bounds accesses a recording saw (see "Reading outside an input"), or None."""
     found = accesses.out_of_bounds() if accesses is not None else []
     if not found:
         return None
@@ -359,8 +391,21 @@ def _out_of_bounds(accesses, who: str) -> list[str] | None:
     return lines
 
 
-def _backward(got, upstream, api, device, torch) -> list[str] | None:
-    """Run backward from ``got`` with ``upstream``; a list of problem lines, or None."""
+def _lay_out(upstream: np.ndarray, layout: str) -> np.ndarray:
+    """``upstream``'s values in the memory layout ``layout`` (see ``CheckOptions.grad_layout``)."""
+    if layout == "broadcast":
+        return np.broadcast_to(upstream.reshape(-1)[:1].reshape((1,) * upstream.ndim), upstream.shape)
+    if layout == "strided" and upstream.ndim >= 2:
+        return np.swapaxes(np.ascontiguousarray(np.swapaxes(upstream, -1, -2)), -1, -2)
+    if layout == "strided" and upstream.ndim == 1:
+        buf = np.zeros(2 * upstream.size, upstream.dtype)
+        buf[::2] = upstream
+        return buf[::2]
+    return upstream
+
+
+def _backward(upstream, got, api, device, torch) -> list[str] | None:
+    """Run backward from ``got`` with ``upstream`` (a NumPy array, any strides); problem lines, or None."""
     if api == "minigrad":
         from .tensor import Tensor, wrap
 
@@ -369,14 +414,14 @@ def _backward(got, upstream, api, device, torch) -> list[str] | None:
                 "the output is not connected to the inputs on minigrad's tape (requires_grad is False): "
                 "apply a minigrad.Function (MyFunction.apply(x)) instead of calling kernels directly"
             ]
-        gradient = wrap(upstream if device == "cpu" else torch.from_numpy(upstream).to(device))
+        gradient = wrap(upstream if device == "cpu" else _torch_like(upstream, device, torch))
     else:
         if not isinstance(got, torch.Tensor) or got.grad_fn is None:
             return [
                 "the output has no grad_fn: torch cannot differentiate through a Triton launch; wrap the "
                 "launchers in a torch.autograd.Function (or write a minigrad.Function and pass api='minigrad')"
             ]
-        gradient = torch.from_numpy(upstream).to(got.device)
+        gradient = _torch_like(upstream, got.device, torch)
     try:
         got.backward(gradient)
     except Exception as exc:
@@ -431,19 +476,7 @@ def diagnose(
     bad_nonfinite = g_finite != e_finite
     bad_nonfinite |= ~g_finite & ~e_finite & ~((g == e) | (np.isnan(g) & np.isnan(e)))
     if bad_nonfinite.any():
-        idx = [_index(i, got.shape) for i in np.flatnonzero(bad_nonfinite)[:_MAX_LISTED]]
-        count = int(bad_nonfinite.sum())
-        nan_count = int((np.isnan(g) & ~np.isnan(e)).sum())
-        first = int(np.flatnonzero(bad_nonfinite)[0])
-        problems.append(
-            f"{what} has {count} non-finite values where the reference differs ({nan_count} NaN); "
-            f"first at {', '.join(map(str, idx))}: got {_fmt(g.flat[first])}, expected {_fmt(e.flat[first])}"
-        )
-        problems.append(
-            "hint: NaN usually means a value was read that was never written: an unmasked tl.load past the end "
-            "of an input (the checker puts NaN there), output memory from torch.empty that the kernel never "
-            "stored to, or a 0/0, log(0), exp overflow (subtract the max before exp)"
-        )
+        problems += _nonfinite_lines(g, e, bad_nonfinite, dt, inputs, what, got.shape)
 
     both = g_finite & e_finite
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where both are inf: masked out by `both`
@@ -472,51 +505,122 @@ def diagnose(
     return problems
 
 
-def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
-    """Recognise the classic mistakes from the pattern of the wrong elements."""
-    hints = []
-    finite_g = np.isfinite(g)
-    if finite_g.all() and not g.any() and e.any():
-        hints.append(
-            "hint: your output is ALL ZEROS. The kernel probably never stored into the tensor you returned: "
-            "a grid of 0 programs (n // BLOCK for n < BLOCK; use triton.cdiv), a store mask that is always "
-            "False, storing into an input instead of the output, or returning a different tensor than the one "
-            "the kernel wrote (a .contiguous()/.numpy()/.to() copy made before the launch)"
+def _nonfinite_lines(g, e, bad_nonfinite, dt, inputs, what, shape) -> list[str]:
+    """Where ``got`` and the reference disagree about NaN/inf, and the cause when the inputs show it."""
+    lines = []
+    spurious = bad_nonfinite & ~np.isfinite(g)  # you: NaN/inf; the reference: something else
+    swallowed = bad_nonfinite & np.isfinite(g)  # you: a number; the reference: NaN/inf
+    inputs_nan = any(np.isnan(np.asarray(x, dtype=np.float64)).any() for x in inputs)
+    largest = max((float(np.nanmax(np.abs(x))) for x in inputs if np.size(x) and not np.isnan(x).all()), default=0.0)
+    if spurious.any():
+        idx = [_index(i, shape) for i in np.flatnonzero(spurious)[:_MAX_LISTED]]
+        first = int(np.flatnonzero(spurious)[0])
+        nan_count = int(np.isnan(g[spurious]).sum())
+        lines.append(
+            f"{what} has {int(spurious.sum())} non-finite values where the reference differs ({nan_count} NaN); "
+            f"first at {', '.join(map(str, idx))}: got {_fmt(g.flat[first])}, expected {_fmt(e.flat[first])}"
         )
-        return hints
+        exp_limit = float(np.log(np.finfo(dt).max)) if dt.kind == "f" else np.inf
+        if largest > exp_limit and not inputs_nan:
+            lines.append(
+                f"hint: the inputs reach |x| = {largest:.3g}, and exp overflows to inf beyond x = {exp_limit:.3g} "
+                f"in {dt} (and underflows to 0 for very negative x, so log(0) = -inf and 0/0 = NaN): subtract the "
+                "max before exp (softmax(x) = softmax(x - max x), logsumexp(x) = m + log(sum(exp(x - m))))"
+            )
+        elif nan_count and not inputs_nan:
+            lines.append(
+                "hint: NaN where the reference is finite, from inputs without NaN.  The checker puts NaN before "
+                "and after every input, so this is most often an unmasked tl.load outside an input: past its end (a "
+                "missing or wrong mask) or before its start (a negative offset: a wrong padding sign, an index "
+                "- 1 at the first element, an int32 offset that overflowed).  Other sources: output memory from "
+                "torch.empty the kernel never stored to, or a NaN the kernel computed (0/0, inf - inf, log(-1))"
+            )
+    if swallowed.any():
+        idx = [_index(i, shape) for i in np.flatnonzero(swallowed)[:_MAX_LISTED]]
+        first = int(np.flatnonzero(swallowed)[0])
+        lines.append(
+            f"{what} has {int(swallowed.sum())} finite values where the reference is NaN or inf; first at "
+            f"{', '.join(map(str, idx))}: got {_fmt(g.flat[first])}, expected {_fmt(e.flat[first])}"
+        )
+        if inputs_nan and np.isnan(e[swallowed]).any():
+            lines.append(
+                "hint: NaN was swallowed: the inputs hold NaN and PyTorch propagates it, but tl.maximum / "
+                "tl.minimum return the other operand when one is NaN (so do tl.max / tl.min over a block, and "
+                "tl.where(x > 0, x, 0)); use tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)"
+            )
+    return lines
+
+
+def _tail_hint(g, bad, shape) -> str | None:
+    """The wrong elements fill the end of a dimension (or of the memory order) and nothing before it.
+
+    Claimed only when that end region looks *not computed*: it holds one value throughout (e.g. the
+    zeros of torch.zeros_like, never overwritten), or at least 90% of it is wrong.
+    """
     flat = np.flatnonzero(bad)
-    if 0 < flat.size < bad.size and bad.ndim >= 1:
-        for dim in range(bad.ndim):
-            coords = np.unravel_index(flat, shape)[dim]
-            start = int(coords.min())
-            if start == 0:
-                continue
-            # Every wrong element sits at index >= start along `dim`, everything before is right.  Is the
-            # region from `start` on "not computed"?  Either it holds one value throughout (e.g. the zeros of
-            # torch.zeros_like, never overwritten) or most of it is wrong.  (Some elements of a region that
-            # was never written can look right: ReLU's expected zeros inside a zero-filled output.)
+    if not 0 < flat.size < bad.size:
+        return None
+    tried = [(dim, np.unravel_index(flat, shape)[dim]) for dim in range(bad.ndim)]
+    if bad.ndim >= 2:
+        tried.append((None, flat))  # the memory order: a 1-D grid over the flat output
+    for dim, coords in tried:
+        start = int(coords.min())
+        if start == 0:
+            continue
+        if dim is None:
+            tail_bad, tail_got, length = bad.reshape(-1)[start:], g.reshape(-1)[start:], bad.size
+        else:
             tail_bad = np.take(bad, np.arange(start, shape[dim]), axis=dim)
             tail_got = np.take(g, np.arange(start, shape[dim]), axis=dim)
-            constant = bool(np.all(tail_got == tail_got.flat[0]))
-            if constant or tail_bad.mean() >= 0.5:
-                count = shape[dim] - start
-                if bad.ndim == 1:
-                    where = "element" if count == 1 else "elements"
-                else:
-                    where = f"{'index' if count == 1 else 'indices'} along dimension {dim}"
-                span = f"index {start}" if count == 1 else f"indices {start} to {shape[dim] - 1}"
-                held = (
-                    f"; that region holds {_fmt(tail_got.flat[0])} throughout, as if never written" if constant else ""
-                )
-                hints.append(
-                    f"hint: every wrong element is in the last {count} {where} ({span}), everything before is "
-                    f"right{held}. Something stops short: the grid (launch triton.cdiv(n, BLOCK) programs), the "
-                    "mask (offs < n, not offs < n - 1), or the offsets (pid * BLOCK + tl.arange(0, BLOCK))"
-                )
-                break
+            length = shape[dim]
+        first = tail_got.flat[0]
+        constant = bool(np.all((tail_got == first) | (np.isnan(tail_got) & np.isnan(first))))
+        if not (constant or tail_bad.mean() >= 0.9):
+            continue
+        count = length - start
+        if dim is None:
+            where = f"{count} elements in memory order"
+        elif bad.ndim == 1:
+            where = f"{count} {'element' if count == 1 else 'elements'}"
+        else:
+            where = f"{count} {'index' if count == 1 else 'indices'} along dimension {dim}"
+        span = f"index {start}" if count == 1 else f"indices {start} to {length - 1}"
+        held = f"; that region holds {_fmt(first)} throughout, as if never written" if constant else ""
+        return (
+            f"hint: every wrong element is in the last {where} ({span}), everything before is right{held}. "
+            "Something stops short: the grid (launch triton.cdiv(n, BLOCK) programs), the mask (offs < n, not "
+            "offs < n - 1), or the offsets (pid * BLOCK + tl.arange(0, BLOCK))"
+        )
+    return None
+
+
+def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
+    """Recognise the classic mistakes from the pattern of the wrong elements.
+
+    Each hint needs evidence: the output is a recognisable transformation of the right one (all
+    zeros, shifted, negated, scaled, transposed, a copy of an input, cut short).  With no such
+    evidence, only small errors get a hint (precision); other outputs get none.
+    """
+    finite_g, finite_e = np.isfinite(g), np.isfinite(e)
+    if not (finite_g.all() and finite_e.all()):
+        return []  # the NaN/inf lines speak for these
+    if not g.any():
+        if np.count_nonzero(e) >= max(1, e.size // 4):  # a ReLU is 0 on half its elements
+            return [
+                "hint: your output is ALL ZEROS where the reference is not: the kernel stored nothing, or only "
+                "zeros.  A grid of 0 programs (n // BLOCK for n < BLOCK; use triton.cdiv), a store mask that is "
+                "always False, loads whose masks reject every element (other=0.0), storing into an input instead "
+                "of the output, or returning a different tensor than the one the kernel wrote (a "
+                ".contiguous()/.numpy()/.to() copy made before the launch)"
+            ]
+        return []
+    hints = []
+    tail = _tail_hint(g, bad, shape)
+    if tail:
+        hints.append(tail)
     gf, ef = g.reshape(-1), e.reshape(-1)
+    tol = np.maximum(1e-6, 1e-3 * np.abs(ef))
     if ef.size > 2:
-        tol = np.maximum(1e-6, 1e-3 * np.abs(ef))
         for shift, words in ((1, "one element later"), (-1, "one element earlier")):
             a = gf[shift:] if shift > 0 else gf[:shift]
             b = ef[:-shift] if shift > 0 else ef[-shift:]
@@ -526,8 +630,26 @@ def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
                     "check the offsets (an extra +1 or -1)"
                 )
                 break
-    if np.all(np.isfinite(g)) and np.allclose(g, -e, rtol=1e-3, atol=1e-6) and e.any():
+    if e.any() and np.allclose(g, -e, rtol=1e-3, atol=1e-6):
         hints.append("hint: your output is minus the right one: a sign is flipped")
+    elif np.count_nonzero(e) >= 2:
+        c = float(np.dot(gf, ef) / np.dot(ef, ef))
+        if (
+            abs(c - 1) > 1e-2
+            and abs(c) > 1e-3
+            and np.all(np.abs(gf - c * ef) <= np.maximum(1e-6, 1e-3 * np.abs(c * ef)))
+        ):
+            hints.append(
+                f"hint: every element is {c:.4g} times the right value: a wrong scale or normalisation (a divisor "
+                "such as a window size or a count, or a factor applied twice)"
+            )
+    if g.ndim >= 2 and g.shape[-1] == g.shape[-2] > 1:
+        et = np.swapaxes(e, -1, -2)
+        if np.allclose(g, et, rtol=1e-3, atol=1e-6) and not np.allclose(e, et, rtol=1e-3, atol=1e-6):
+            hints.append(
+                "hint: your output is the right one transposed (its last two dimensions swapped): rows and columns "
+                "are exchanged somewhere -- a pair of strides or of index computations (offs // N vs offs % N)"
+            )
     for i, x in enumerate(inputs):
         if np.shape(x) == g.shape and np.array_equal(np.asarray(x, dtype=np.float64), g):
             hints.append(
@@ -544,6 +666,70 @@ def _hints(g, e, bad, bad_value, err, inputs, shape) -> list[str]:
                 "GPU: pass input_precision='ieee')"
             )
     return hints
+
+
+def _close(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> bool:
+    """``got`` equals ``ref`` by the checker's rule (see the module docstring); NaN matches NaN."""
+    g, r = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if g.shape != r.shape:
+        return False
+    g_fin, r_fin = np.isfinite(g), np.isfinite(r)
+    if not np.array_equal(g_fin, r_fin) or not np.all((g == r) | (np.isnan(g) & np.isnan(r)) | g_fin):
+        return False
+    if not r_fin.any():
+        return True
+    scale = max(1.0, float(np.abs(r[r_fin]).max()))
+    return bool(np.all(np.abs(g[r_fin] - r[r_fin]) <= atol * scale + rtol * np.abs(r[r_fin])))
+
+
+def _known_causes(got: np.ndarray, k: int, arrays, names, reference, opts: CheckOptions, torch) -> list[str]:
+    """Hints from wrong references that reproduce output ``k`` of ``got`` on these inputs.
+
+    The candidates are ``opts.mistakes`` and, for a case run with ``contiguous=False``, the
+    reference applied to the transposed inputs' memory read as if it were row-major (what a
+    kernel that ignores strides computes).  A candidate that gives all zeros is skipped: a kernel
+    that stores nothing gives all zeros too, so matching it proves nothing.
+    """
+    candidates = list(opts.mistakes)
+    strided = [i for i, a in enumerate(arrays) if a.dtype.kind == "f" and a.ndim >= 2] if not opts.contiguous else []
+
+    def read_row_major(indices):
+        def wrong(*xs):
+            xs = list(xs)
+            for i in indices:
+                memory = xs[i].transpose(-1, -2).contiguous()  # how the transposed view lies in memory
+                xs[i] = memory.reshape(xs[i].shape)
+            return reference(*xs)
+
+        return wrong
+
+    for subset in ([strided] if len(strided) == 1 else [strided, *([i] for i in strided)]) if strided else []:
+        which = " and ".join(names[i] for i in subset)
+        candidates.append(
+            (
+                f"your kernel ignores the strides of {which}: it reads the memory as if the tensor were contiguous "
+                "(row-major), but the checker passed a transposed view.  Pass x.stride(0), x.stride(1) ... to the "
+                "kernel and address element [i, j] as i * stride_0 + j * stride_1",
+                read_row_major(subset),
+            )
+        )
+    found = []
+    for hint, wrong in candidates:
+        xs = [torch.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a) for a in arrays]
+        try:
+            with torch.no_grad():
+                out = wrong(*xs)
+        except Exception:  # a wrong reference that does not apply to this case
+            continue
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if k >= len(outs):
+            continue
+        w = outs[k].detach().cpu().numpy() if hasattr(outs[k], "detach") else np.asarray(outs[k])
+        if not np.any(w) or w.shape != got.shape:
+            continue
+        if _close(got, w, opts.rtol, opts.atol) and "hint: " + hint not in found:
+            found.append("hint: " + hint)
+    return found
 
 
 def _describe_exception(exc: BaseException, who: str) -> list[str]:
@@ -647,8 +833,9 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
     # Lay the values out in memory: row-major, or with the last two dimensions swapped.
     stored = np.swapaxes(a, -1, -2) if transposed else a
     if api in ("numpy", "minigrad") and device == "cpu":
-        buf = np.full(a.size + _GUARD, np.nan, dtype=a.dtype) if is_float else np.zeros(a.size + _GUARD, a.dtype)
-        view = buf[: a.size].reshape(stored.shape)
+        size = a.size + 2 * _GUARD
+        buf = np.full(size, np.nan, dtype=a.dtype) if is_float else np.zeros(size, a.dtype)
+        view = buf[_GUARD : _GUARD + a.size].reshape(stored.shape)
         view[...] = stored
         if transposed:
             view = np.swapaxes(view, -1, -2)
@@ -660,8 +847,8 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
         t.requires_grad = grad and is_float
         return t
     tdtype = getattr(torch, str(a.dtype))
-    buf = torch.full((a.size + _GUARD,), float("nan") if is_float else 0, dtype=tdtype, device=device)
-    view = buf[: a.size].view(stored.shape)
+    buf = torch.full((a.size + 2 * _GUARD,), float("nan") if is_float else 0, dtype=tdtype, device=device)
+    view = buf[_GUARD : _GUARD + a.size].view(stored.shape)
     view.copy_(torch.from_numpy(np.ascontiguousarray(stored)))
     if transposed:
         view = view.transpose(-1, -2)
@@ -677,6 +864,19 @@ def _make_input(a: np.ndarray, api: str, dt, grad: bool, device: str, contiguous
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _torch_like(a: np.ndarray, device, torch):
+    """A torch tensor with ``a``'s values *and strides* (a broadcast stays a stride-0 expand)."""
+    if a.size and 0 in a.strides:
+        first = torch.from_numpy(np.array(a.reshape(-1)[:1]))
+        return first.to(device).reshape((1,) * a.ndim).expand(a.shape)
+    strides = tuple(s // a.itemsize for s in a.strides)
+    extent = 1 + sum((n - 1) * st for n, st in zip(a.shape, strides))
+    buf = torch.zeros(max(extent, 1), dtype=getattr(torch, str(a.dtype)), device=device)
+    view = buf.as_strided(a.shape, strides)
+    view.copy_(torch.from_numpy(np.ascontiguousarray(a)))
+    return view
 
 
 def _resolve_api(fn, api: str):

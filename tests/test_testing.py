@@ -379,3 +379,36 @@ def test_same_seed_same_cases():
     check_kernel(record, torch.relu, shapes=[(6,)], seed=3, verbose=False)
     check_kernel(record, torch.relu, shapes=[(6,)], seed=4, verbose=False)
     assert torch.equal(seen[0], seen[1]) and not torch.equal(seen[0], seen[2])
+
+
+def test_grad_layout_strided_and_broadcast_reach_backward():
+    """A backward that reads its gradient as contiguous memory passes with a contiguous gradient only."""
+
+    class AssumesContiguous(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            flat = torch.as_strided(g, (g.numel(),), (1,))  # BUG: ignores g's strides
+            return flat.reshape(g.shape) * 2
+
+    shapes = [(4, 6)]
+    assert run(AssumesContiguous.apply, lambda x: x * 2, shapes=shapes, grad=True)[0]
+    for layout in ("strided", "broadcast"):
+        ok, out = run(AssumesContiguous.apply, lambda x: x * 2, shapes=shapes, grad=True, grad_layout=layout)
+        # strided: wrong values; broadcast: reading 24 elements of a 1-element storage raises
+        assert not ok and ("gradient of x" in out or "backward raised" in out), (layout, out)
+    with pytest.raises(ValueError, match="grad_layout"):
+        check_kernel(relu, torch.relu, grad_layout="sideways")
+
+
+def test_mistakes_name_a_known_cause_only_when_it_matches():
+    halves = [("the output is halved", lambda x: x)]  # the wrong reference: relu forgotten
+    ok, out = run(lambda x: x.clone() * 1.0 + 0.0, torch.relu, shapes=[(40,)], mistakes=halves)
+    assert not ok and "hint: the output is halved" in out
+    ok, out = run(lambda x: torch.relu(x) + 1, torch.relu, shapes=[(40,)], mistakes=halves)
+    assert not ok and "halved" not in out
+    with pytest.raises(TypeError, match="mistakes"):
+        check_kernel(relu, torch.relu, mistakes=[lambda x: x])

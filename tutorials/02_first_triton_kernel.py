@@ -506,14 +506,18 @@ ax.set_title("relu(x + b) for a 4096 x 4096 float32 x; time at an H100's 3.35 TB
 savefig(fig, "02_fusion_traffic")
 
 # %% [markdown]
-# **Your task.**  Fill in the kernel below until `check_kernel` passes.  Hints:
+# **Your task.**  Fill in the kernel below until `check_bias_relu` passes.  It is the check the
+# reference solution passes too (`minigrad.exercises.check_bias_relu`): ragged non-square shapes,
+# `x` passed as a transposed view, `x` holding NaN, and float64.  Hints:
 #
 # * It is `copy2d_kernel` plus one more load: the tile needs `BLOCK_N` entries of `b`, the ones
 #   of its columns (`offs_n`), with a 1-D mask.  `b[None, :]` broadcasts them down the rows.
-# * Keep the strides: the checker also tries it with `contiguous=False` if you pass that.
+# * Keep the strides: the checker passes `x` as a transposed view too.
+# * `torch.relu(nan)` is `nan`, but `tl.maximum(v, 0.0)` returns 0 when `v` is NaN: pass
+#   `propagate_nan=tl.PropagateNan.ALL`.
 # * **Bonus:** write the backward as a second kernel and wrap both in a `minigrad.Function`;
-#   check it with `check_kernel(YourFunction, reference, shapes=..., grad=True)`.  Remember
-#   tutorial 1: `b` was broadcast down the rows, so its gradient is a *sum over rows*.
+#   check it with `check_bias_relu(YourFunction, grad=True)`.  Remember tutorial 1: `b` was
+#   broadcast down the rows, so its gradient is a *sum over rows*.
 #
 # Until you write it the kernel stores nothing, so the output stays all zeros, and that is what
 # the checker reports below.  When you are stuck, the reference solution (with the backward) is
@@ -557,8 +561,9 @@ def bias_relu(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-exercise_shapes = [((1, 1), (1,)), ((5, 7), (7,)), ((33, 65), (65,)), ((64, 128), (128,))]
-solved = check_kernel(bias_relu, lambda x, b: torch.relu(x + b), shapes=exercise_shapes)
+from minigrad.exercises import check_bias_relu  # noqa: E402 (the exercise's check, here where it is used)
+
+solved = check_bias_relu(bias_relu)
 print("\nexercise solved!" if solved else "\nnot solved yet: fill in the TODOs above and run again")
 
 # %% [markdown]

@@ -563,8 +563,12 @@ with use_kernels("triton"):
 #   (`other=0.0`: that is the zero padding), and the pixels past `OH * OW`.
 # * The weight `w[c, 0, i, j]` is one scalar load per `(i, j)`: the launcher makes `w` contiguous,
 #   so it is at `w_ptr + c * KH * KW + i * KW + j`.
+# * The checker (`minigrad.exercises.check_depthwise_conv`, the one the reference solution
+#   passes) uses outputs that are never square, so `OH` and `OW` cannot be swapped unnoticed, a
+#   `3 x 2` filter, a transposed `x`, and float64.
 # * **Bonus:** the backward: `dx` as a gather (which output pixels read `(h, w)`?), `dw` as a
-#   per-channel sum over the batch and the pixels.
+#   per-channel sum over the batch and the pixels; check it with
+#   `check_depthwise_conv(YourFunction, grad=True)`.
 #
 # Until you write it, the kernel stores nothing and the checker reports an all-zero output.  The
 # reference solution, with the backward, is in `tutorials/solutions/05_depthwise_conv.py`.
@@ -601,12 +605,9 @@ def depthwise_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 2, padding:
     return y
 
 
-exercise_shapes = [((1, 1, 1, 1), (1, 1, 3, 3)), ((2, 3, 7, 7), (3, 1, 3, 3)), ((1, 4, 10, 9), (4, 1, 3, 3))]
-solved = check_kernel(
-    depthwise_conv2d,
-    lambda x, w: torch.nn.functional.conv2d(x, w, stride=2, padding=1, groups=x.shape[1]),
-    shapes=exercise_shapes,
-)
+from minigrad.exercises import check_depthwise_conv  # noqa: E402 (the exercise's check, here where it is used)
+
+solved = check_depthwise_conv(depthwise_conv2d)
 print("\nexercise solved!" if solved else "\nnot solved yet: fill in the TODOs above and run again")
 
 # %% [markdown]

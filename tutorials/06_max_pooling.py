@@ -528,7 +528,9 @@ print("minigrad's max_pool2d kernels agree with PyTorch: values, gradients and i
 # * Divide by `KH * KW` at the end (no padding here, so every window has `KH * KW` elements).
 # * **Then the backward**: a gather, like `maxpool_backward_kernel`, but without the index test:
 #   every candidate window that exists contributes `g / (KH * KW)`.  Wrap both in a
-#   `minigrad.Function` and check it with `grad=True`.
+#   `minigrad.Function` and check it with `check_avg_pool(YourFunction, grad=True)`.
+# * The checker (`minigrad.exercises.check_avg_pool`, the one the reference solution passes) uses
+#   outputs that are never square, a transposed `x`, and float64.
 #
 # Until you write it, the kernel stores nothing and the checker reports an all-zero output.  The
 # reference solution, with the backward, is in `tutorials/solutions/06_avg_pool.py`.
@@ -562,7 +564,9 @@ def avgpool(x: torch.Tensor, K: int = 3, S: int = 2) -> torch.Tensor:
     return out
 
 
-solved = check_kernel(avgpool, lambda x: torch.nn.functional.avg_pool2d(x, 3, 2), shapes=pool_shapes)
+from minigrad.exercises import check_avg_pool  # noqa: E402 (the exercise's check, here where it is used)
+
+solved = check_avg_pool(avgpool)
 print("\nexercise solved!" if solved else "\nnot solved yet: fill in the TODOs above and run again")
 
 # %% [markdown]

@@ -19,8 +19,9 @@ Run this file to see the checker pass on the solution and reject a common mistak
 ``python tutorials/solutions/02_fused_bias_relu.py``.
 
 Convention for every file in tutorials/solutions/ (tests/test_tutorials.py relies on it):
-``check(fn=None, **kwargs) -> bool`` runs ``minigrad.testing.check_kernel`` on the solution (or on
-``fn``), and ``common_mistake`` is a deliberately wrong variant that the checker must reject.
+``check(fn=None, **kwargs) -> bool`` runs the exercise's check from ``minigrad.exercises`` (here
+:func:`~minigrad.exercises.check_bias_relu`, the one the tutorial's exercise cell runs) on the
+solution (or on ``fn``), and ``common_mistake`` is a deliberately wrong variant that it must reject.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import triton.language as tl  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad.backend import from_torch_like, to_torch  # noqa: E402
-from minigrad.testing import check_kernel  # noqa: E402
+from minigrad.exercises import check_bias_relu  # noqa: E402
 
 # A 16 x 32 tile: 512 elements, 4 per thread with 4 warps on a GPU; small enough that the
 # interpreter's per-program cost stays low on the test sizes, and 32 columns = 128 contiguous bytes
@@ -80,7 +81,9 @@ def bias_relu_forward_kernel(
     mask = (offs_m[:, None] < M) & mask_n[None, :]  # (BLOCK_M, BLOCK_N)
     x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_n[None, :] * stride_xn, mask=mask)
     b = tl.load(b_ptr + offs_n, mask=mask_n)  # the BLOCK_N biases of these columns
-    out = tl.maximum(x + b[None, :], 0.0)  # b broadcast down the rows, in registers
+    # b broadcast down the rows, in registers; propagate_nan: relu(NaN) is NaN, as torch.relu (by
+    # default tl.maximum returns the other operand when one is NaN)
+    out = tl.maximum(x + b[None, :], 0.0, propagate_nan=tl.PropagateNan.ALL)
     tl.store(out_ptr + offs_m[:, None] * stride_om + offs_n[None, :] * stride_on, out, mask=mask)
 
 
@@ -197,25 +200,11 @@ def common_mistake(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def reference(x, b):
-    return torch.relu(x + b)
-
-
-# Irregular sizes so that both masks matter; the last one is several tiles in each direction.
-SHAPES = [((1, 1), (1,)), ((5, 7), (7,)), ((33, 65), (65,)), ((40, 100), (100,))]
-
-
 def check(fn=None, **kwargs) -> bool:
-    """Check ``fn`` against PyTorch; without ``fn``, check this solution (launcher and Function)."""
-    kwargs.setdefault("shapes", SHAPES)
+    """Run the exercise's check on ``fn``; without ``fn``, on this solution (launcher, then Function)."""
     if fn is not None:
-        return check_kernel(fn, reference, **kwargs)
-    return (
-        check_kernel(bias_relu, reference, **kwargs)
-        and check_kernel(bias_relu, reference, contiguous=False, **kwargs)
-        and check_kernel(BiasReLUFunction, reference, grad=True, **kwargs)
-        and check_kernel(BiasReLUFunction, reference, grad=True, dtype="float64", **kwargs)
-    )
+        return check_bias_relu(fn, **kwargs)
+    return check_bias_relu(bias_relu, **kwargs) and check_bias_relu(BiasReLUFunction, grad=True, **kwargs)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ import triton.language as tl  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad.backend import from_torch_like, load_triton, to_torch  # noqa: E402
-from minigrad.testing import check_kernel  # noqa: E402
+from minigrad.exercises import check_linear_relu  # noqa: E402
 
 # 16 x 16 tiles, 16-wide k-steps: the smallest tl.dot shape every GPU generation accepts, and few
 # interpreted programs on the test sizes.  On a GPU, bigger tiles read less memory per flop (tutorial
@@ -76,6 +76,7 @@ def linear_relu_forward_kernel(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    ACC: tl.constexpr,
 ):
     """out = relu(x @ W^T + bias), the bias and ReLU fused into the matmul's epilogue.
 
@@ -83,7 +84,8 @@ def linear_relu_forward_kernel(
     w_ptr    : W^T, (K, N), strides (stride_wk, stride_wn) = weight.stride(1), weight.stride(0).
     bias_ptr : (N,), contiguous.
     out_ptr  : (M, N), strides (stride_om, stride_on).
-    float32 or float64; the accumulator has out's dtype.
+    float16, float32 or float64.  ACC is the accumulator's dtype: float32 for float16 and float32
+    inputs (a float16 accumulator loses the low bits of every partial sum), float64 for float64.
     Grid: (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N)); program (pid_m, pid_n) computes one tile of out,
     looping over K in steps of BLOCK_K.
     """
@@ -92,7 +94,7 @@ def linear_relu_forward_kernel(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=out_ptr.dtype.element_ty)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         x_mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
@@ -100,9 +102,9 @@ def linear_relu_forward_kernel(
         # other=0.0: masked lanes must add nothing to the dot product
         x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk, mask=x_mask, other=0.0)
         w = tl.load(w_ptr + offs_k[:, None] * stride_wk + offs_n[None, :] * stride_wn, mask=w_mask, other=0.0)
-        acc += tl.dot(x, w, input_precision="ieee")  # exact fp32 products on a GPU too (not TF32)
-    bias = tl.load(bias_ptr + offs_n, mask=mask_n, other=0.0)  # the BLOCK_N biases of these columns
-    out = tl.maximum(acc + bias[None, :], 0.0)  # the epilogue, in registers
+        acc += tl.dot(x, w, input_precision="ieee", out_dtype=ACC)  # exact fp32 products on a GPU too (not TF32)
+    bias = tl.load(bias_ptr + offs_n, mask=mask_n, other=0.0).to(ACC)  # the BLOCK_N biases of these columns
+    out = tl.maximum(acc + bias[None, :], 0.0)  # the epilogue, in registers; the store rounds to out's dtype
     mask = (offs_m[:, None] < M) & mask_n[None, :]
     tl.store(out_ptr + offs_m[:, None] * stride_om + offs_n[None, :] * stride_on, out, mask=mask)
 
@@ -158,8 +160,10 @@ def _check_inputs(x, weight, bias) -> None:
             f"{tuple(x.shape)}, {tuple(weight.shape)}, {tuple(bias.shape)}"
         )
     dtypes = {str(t.dtype).removeprefix("torch.") for t in (x, weight, bias)}
-    if len(dtypes) != 1 or not dtypes <= {"float32", "float64"}:
-        raise TypeError(f"linear_relu: x, weight, bias must all be float32 or all float64, got {sorted(dtypes)}")
+    if len(dtypes) != 1 or not dtypes <= {"float16", "float32", "float64"}:
+        raise TypeError(
+            f"linear_relu: x, weight, bias must all be float16, all float32 or all float64, got {sorted(dtypes)}"
+        )
 
 
 def linear_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -187,6 +191,7 @@ def linear_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
         BLOCK_M=BLOCK_M,
         BLOCK_N=BLOCK_N,
         BLOCK_K=BLOCK_K,
+        ACC=tl.float64 if x.dtype == torch.float64 else tl.float32,
     )
     return out
 
@@ -273,26 +278,11 @@ def common_mistake(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) ->
     return out
 
 
-def reference(x, weight, bias):
-    return torch.relu(torch.nn.functional.linear(x, weight, bias))
-
-
-# Ragged sizes so that every mask matters; K = 40 and 50 take several k-steps (a bug that only shows
-# past the first k-step is caught).
-SHAPES = [((1, 1), (1, 1), (1,)), ((5, 7), (3, 7), (3,)), ((33, 40), (20, 40), (20,)), ((20, 50), (37, 50), (37,))]
-
-
 def check(fn=None, **kwargs) -> bool:
-    """Check ``fn`` against PyTorch; without ``fn``, check this solution (launcher and Function)."""
-    kwargs.setdefault("shapes", SHAPES)
+    """Run the exercise's check on ``fn``; without ``fn``, on this solution (launcher, then Function)."""
     if fn is not None:
-        return check_kernel(fn, reference, **kwargs)
-    return (
-        check_kernel(linear_relu, reference, **kwargs)
-        and check_kernel(linear_relu, reference, contiguous=False, **kwargs)
-        and check_kernel(LinearReLUFunction, reference, grad=True, **kwargs)
-        and check_kernel(LinearReLUFunction, reference, grad=True, dtype="float64", **kwargs)
-    )
+        return check_linear_relu(fn, **kwargs)
+    return check_linear_relu(linear_relu, **kwargs) and check_linear_relu(LinearReLUFunction, grad=True, **kwargs)
 
 
 if __name__ == "__main__":

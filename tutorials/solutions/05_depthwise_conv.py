@@ -45,7 +45,7 @@ import triton.language as tl  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad.backend import from_torch_like, to_torch  # noqa: E402
-from minigrad.testing import check_kernel  # noqa: E402
+from minigrad.exercises import check_depthwise_conv  # noqa: E402
 
 STRIDE, PADDING = 2, 1  # the exercise's layer: MobileNet-style downsampling
 # 64 pixels per program: with 2 warps (64 threads) one pixel per thread on a GPU; few programs for the
@@ -260,30 +260,12 @@ def common_mistake(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def reference(x, w):
-    return torch.nn.functional.conv2d(x, w, stride=STRIDE, padding=PADDING, groups=x.shape[1])
-
-
-# A 1x1 input (only padding around it), odd and even sizes, a non-square filter, and a plane of more
-# than BLOCK output pixels (18 x 18 -> 9 x 9 = 81).
-SHAPES = [
-    ((1, 1, 1, 1), (1, 1, 3, 3)),
-    ((2, 3, 7, 7), (3, 1, 3, 3)),
-    ((1, 4, 10, 9), (4, 1, 3, 2)),
-    ((2, 2, 18, 18), (2, 1, 3, 3)),
-]
-
-
 def check(fn=None, **kwargs) -> bool:
-    """Check ``fn`` against PyTorch; without ``fn``, check this solution (launcher and Function)."""
-    kwargs.setdefault("shapes", SHAPES)
+    """Run the exercise's check on ``fn``; without ``fn``, on this solution (launcher, then Function)."""
     if fn is not None:
-        return check_kernel(fn, reference, **kwargs)
-    return (
-        check_kernel(depthwise_conv2d, reference, **kwargs)
-        and check_kernel(depthwise_conv2d, reference, contiguous=False, **kwargs)
-        and check_kernel(DepthwiseConv2dFunction, reference, grad=True, **kwargs)
-        and check_kernel(DepthwiseConv2dFunction, reference, grad=True, dtype="float64", **kwargs)
+        return check_depthwise_conv(fn, **kwargs)
+    return check_depthwise_conv(depthwise_conv2d, **kwargs) and check_depthwise_conv(
+        DepthwiseConv2dFunction, grad=True, **kwargs
     )
 
 

@@ -42,7 +42,7 @@ import triton.language as tl  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad.backend import from_torch_like, to_torch  # noqa: E402
-from minigrad.testing import check_kernel  # noqa: E402
+from minigrad.exercises import check_avg_pool  # noqa: E402
 
 KERNEL, STRIDE = 3, 2  # the exercise's layer: overlapping windows
 # 64 elements per program: with 2 warps (64 threads) one element per thread on a GPU, and few
@@ -196,25 +196,11 @@ def common_mistake(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def reference(x):
-    return torch.nn.functional.avg_pool2d(x, KERNEL, STRIDE)
-
-
-# The smallest input (one window), odd and even sizes, and planes of more than BLOCK outputs.
-SHAPES = [(1, 1, 3, 3), (2, 3, 8, 8), (1, 2, 9, 7), (2, 2, 19, 20)]
-
-
 def check(fn=None, **kwargs) -> bool:
-    """Check ``fn`` against PyTorch; without ``fn``, check this solution (launcher and Function)."""
-    kwargs.setdefault("shapes", SHAPES)
+    """Run the exercise's check on ``fn``; without ``fn``, on this solution (launcher, then Function)."""
     if fn is not None:
-        return check_kernel(fn, reference, **kwargs)
-    return (
-        check_kernel(avgpool, reference, **kwargs)
-        and check_kernel(avgpool, reference, contiguous=False, **kwargs)
-        and check_kernel(AvgPool2dFunction, reference, grad=True, **kwargs)
-        and check_kernel(AvgPool2dFunction, reference, grad=True, dtype="float64", **kwargs)
-    )
+        return check_avg_pool(fn, **kwargs)
+    return check_avg_pool(avgpool, **kwargs) and check_avg_pool(AvgPool2dFunction, grad=True, **kwargs)
 
 
 if __name__ == "__main__":
