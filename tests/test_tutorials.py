@@ -36,14 +36,25 @@ def test_tutorials_are_found():
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_is_a_percent_script(path):
-    """Opens as a notebook (jupytext percent cells) and switches the interpreter on before triton."""
+    """Opens as a notebook (jupytext percent cells); without a GPU it switches the interpreter on before triton.
+
+    The switch is conditional, so that on a GPU the same script compiles its kernels, and the
+    tensors a kernel reads go to ``_common.DEVICE``.
+    """
     source = path.read_text()
     assert source.count("# %% [markdown]") >= 3, "prose goes in '# %% [markdown]' cells"
     assert re.search(r"^# %%$", source, re.M), "code goes in '# %%' cells"
     first_import = re.search(r"^(import|from) triton", source, re.M)  # code, not prose ("# ...")
     if first_import:
-        switch = re.search(r"^os\.environ(\[|\.setdefault\()\"TRITON_INTERPRET\"", source, re.M)
-        assert switch and switch.start() < first_import.start(), "set TRITON_INTERPRET before `import triton`"
+        switch = re.search(
+            r"^if not torch\.cuda\.is_available\(\):.*\n\s+os\.environ\.setdefault\(\"TRITON_INTERPRET\", \"1\"\)",
+            source,
+            re.M,
+        )
+        assert switch and switch.start() < first_import.start(), (
+            "set TRITON_INTERPRET before `import triton`, only where torch sees no GPU"
+        )
+        assert re.search(r"^from _common import .*\bDEVICE\b", source, re.M), "put kernel inputs on _common.DEVICE"
 
 
 @pytest.mark.slow

@@ -24,7 +24,8 @@
 # 2. put the tape's nodes in **topological order** and run backward yourself, one node at a time;
 # 3. see why a tensor used twice, and a tensor that was **broadcast**, get *summed* gradients;
 # 4. check everything against PyTorch and against finite differences;
-# 5. **draw** the graph from the tape.
+# 5. write an op of your own, a `Function` with its forward and backward, and check it with `gradcheck`;
+# 6. **draw** the graph from the tape.
 #
 # Run it as a script (`python tutorials/01_tensors_and_autograd.py`) or open it as a notebook
 # (`jupytext --to notebook tutorials/01_tensors_and_autograd.py`).  Figures land in
@@ -338,7 +339,99 @@ ok = mg.gradcheck(
 print("gradcheck passed:", ok)
 
 # %% [markdown]
-# ## 7. Drawing the graph from the tape
+# ## 7. Your own op: a `Function` and its backward
+#
+# Every op above (`mul`, `add`, `relu`, `matmul`...) is a `Function` with two static methods, and
+# writing a new one is how you teach minigrad an op it lacks:
+#
+# * `forward(ctx, x)` receives the input's **array** (NumPy on the CPU), returns the output array,
+#   and saves on `ctx` what backward will need (`ctx.save_for_backward(...)`);
+# * `backward(ctx, g)` receives $g = \partial L / \partial y$, shaped like the output, and returns
+#   $\partial L / \partial x$, shaped like the input: the **chain rule**, $g$ times the local derivative.
+#
+# `MyFunction.apply(tensor)` runs forward and records the node on the tape.  Here is **softplus**,
+# a smooth ReLU:
+#
+# $$ y = \log(1 + e^{x}), \qquad \frac{dy}{dx} = \frac{e^x}{1 + e^x} = \sigma(x) $$
+#
+# Two details.  $e^x$ overflows for $x$ near 1000, so forward uses `np.logaddexp(0, x)`, which
+# computes $\log(e^0 + e^x)$ without forming $e^x$.  And backward needs $\sigma(x)$, so forward saves
+# the input.
+
+
+# %%
+class Softplus(mg.Function):
+    @staticmethod
+    def forward(ctx, x):  # x: a NumPy array
+        ctx.save_for_backward(x)
+        return np.logaddexp(0.0, x)
+
+    @staticmethod
+    def backward(ctx, g):  # g: dL/dy, shaped like y
+        (x,) = ctx.saved_tensors
+        sigmoid = np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x), also without overflow
+        return g * sigmoid
+
+
+x_sp = mg.tensor([-800.0, -2.0, 0.0, 3.0, 800.0], dtype=mg.float64, requires_grad=True)
+Softplus.apply(x_sp).sum().backward()
+x_sp_t = torch.tensor([-800.0, -2.0, 0.0, 3.0, 800.0], dtype=torch.float64, requires_grad=True)
+torch.nn.functional.softplus(x_sp_t).sum().backward()
+print("softplus:", Softplus.apply(x_sp).numpy(), " grad:", x_sp.grad.numpy())
+assert np.allclose(Softplus.apply(x_sp).numpy(), torch.nn.functional.softplus(x_sp_t).detach().numpy())
+assert np.allclose(x_sp.grad.numpy(), x_sp_t.grad.numpy())
+assert mg.gradcheck(Softplus.apply, [mg.randn(3, 4, dtype=mg.float64, requires_grad=True)])
+print("Softplus passes gradcheck")
+
+# %% [markdown]
+# `gradcheck` must also *fail* when the backward is wrong, or it proves nothing.  The classic
+# mistake is to return the local derivative and forget the chain rule's $g$.  A plain `.sum()`
+# would hide it, because its $g$ is all ones; `gradcheck` sends a random $g$ through backward
+# (the module docstring of `minigrad/gradcheck.py` explains why one random $g$ is enough), so the
+# mistake shows, at the worst element:
+
+
+# %%
+class SoftplusForgetsG(Softplus):
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return np.exp(-np.logaddexp(0.0, -x))  # WRONG: the local derivative, without g
+
+
+try:
+    mg.gradcheck(SoftplusForgetsG.apply, [mg.randn(3, 4, dtype=mg.float64, requires_grad=True)])
+    raise AssertionError("gradcheck accepted a wrong backward")
+except mg.GradcheckError as error:
+    print("caught:", error)
+
+# %% [markdown]
+# **Your turn.**  Write `Cube`, $y = x^3$, whose derivative is $3x^2$: fill in `backward` until
+# `gradcheck` passes.  (Until then it returns zeros, and `gradcheck` names the element where the
+# two gradients differ most.)
+
+
+# %%
+class Cube(mg.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors  # noqa: F841 (unused until you write the TODO)
+        return np.zeros_like(g)  # TODO: the chain rule, g times dy/dx
+
+
+try:
+    mg.gradcheck(Cube.apply, [mg.randn(2, 3, dtype=mg.float64, requires_grad=True)])
+    print("Cube passes gradcheck: solved!")
+except mg.GradcheckError as error:
+    print(f"not solved yet ({error})")
+
+# %% [markdown]
+# ## 8. Drawing the graph from the tape
 #
 # Everything needed for a picture is on the tape: each tensor's `grad_fn`, and each node's
 # `inputs`.  We collect nodes (tensors and ops) and edges (input -> op -> output) with the same
@@ -392,6 +485,8 @@ savefig(fig, "01_graph_mlp")
 #   the gradients of its output have been summed.
 # * A tensor used several times, or broadcast, collects the **sum** of its gradients.
 # * PyTorch and finite differences are two independent witnesses; minigrad's tests use both.
+# * A new op is a `Function`: `forward` on arrays, saving what `backward` needs; `backward` returns
+#   `g` times the local derivative.  `gradcheck` checks it, with a random `g`.
 #
 # Next, tutorial 2 writes the forward and backward of an op as Triton kernels and plugs them
 # into this same machinery as a `Function`.

@@ -73,20 +73,24 @@
 #
 # The variable must be set **before `import triton`**: `@triton.jit` reads it at the moment it
 # decorates a kernel, so kernels decorated while it was unset stay in compiled mode (and then
-# fail on a machine without a GPU).
+# fail on a machine without a GPU).  The cell below sets it only where torch sees no GPU; on a GPU
+# the same kernels compile.  Compiled kernels read GPU memory, so every tensor a kernel reads is
+# made on `DEVICE` (from `_common`): `"cuda"` on a GPU, `"cpu"` under the interpreter.
 
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, savefig
+from _common import DEVICE, QUICK, savefig
 
 import minigrad as mg
 from minigrad.testing import check_kernel
@@ -128,7 +132,7 @@ def whoami_kernel(out_ptr, n, BLOCK: tl.constexpr):
 
 
 n, BLOCK = 37, 8
-owner = torch.full((n,), -1, dtype=torch.int32)
+owner = torch.full((n,), -1, dtype=torch.int32, device=DEVICE)
 grid = (triton.cdiv(n, BLOCK),)  # ceil(37 / 8) = 5 programs
 whoami_kernel[grid](owner, n, BLOCK=BLOCK)
 print(f"grid = {grid}")
@@ -191,7 +195,7 @@ def peek_kernel(x_ptr, n, BLOCK: tl.constexpr):
     print("  program", pid, "mask", mask, "x", x)  # plain print: interpreter only
 
 
-peek_kernel[(2,)](torch.arange(6, dtype=torch.float32), 6, BLOCK=4)
+peek_kernel[(2,)](torch.arange(6, dtype=torch.float32, device=DEVICE), 6, BLOCK=4)
 
 # %% [markdown]
 # ## 3. Pointers and strides: one kernel for every view
@@ -244,7 +248,7 @@ def copy2d(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-a = torch.arange(15.0).reshape(3, 5)
+a = torch.arange(15.0, device=DEVICE).reshape(3, 5)
 print("a.stride() =", a.stride(), "  a.T.stride() =", a.T.stride(), "  same memory:", a.data_ptr() == a.T.data_ptr())
 print(copy2d(a.T))
 assert torch.equal(copy2d(a.T), a.T.contiguous())
@@ -277,10 +281,10 @@ def whoami2d_kernel(out_ptr, M, N, stride_m, stride_n, BLOCK_M: tl.constexpr, BL
 
 M, N, BM, BN = 6, 10, 4, 4
 grid2d = (triton.cdiv(M, BM), triton.cdiv(N, BN))
-row_major = torch.full((M, N), -1, dtype=torch.int32)
+row_major = torch.full((M, N), -1, dtype=torch.int32, device=DEVICE)
 whoami2d_kernel[grid2d](row_major, M, N, row_major.stride(0), row_major.stride(1), BLOCK_M=BM, BLOCK_N=BN)
 # The transposed case: a (6, 10) *view* of a row-major (10, 6) buffer; the kernel sees strides (1, 6).
-buffer = torch.full((N, M), -1, dtype=torch.int32)
+buffer = torch.full((N, M), -1, dtype=torch.int32, device=DEVICE)
 view = buffer.T
 whoami2d_kernel[grid2d](view, M, N, view.stride(0), view.stride(1), BLOCK_M=BM, BLOCK_N=BN)
 
@@ -288,11 +292,11 @@ n_prog = grid2d[0] * grid2d[1]
 cmap = plt.get_cmap("tab10", n_prog)
 fig, axes = plt.subplots(3, 1, figsize=(11, 6), gridspec_kw={"height_ratios": [3, 1, 1]}, layout="constrained")
 show = dict(cmap=cmap, vmin=-0.5, vmax=n_prog - 0.5)
-axes[0].imshow(row_major.numpy(), **show)
+axes[0].imshow(row_major.cpu().numpy(), **show)
 axes[0].set_title(f"the (6, 10) tensor in {grid2d[0]} x {grid2d[1]} tiles of 4 x 4 (colour = program)", fontsize=10)
-axes[1].imshow(row_major.numpy().reshape(1, -1), aspect="auto", **show)
+axes[1].imshow(row_major.cpu().numpy().reshape(1, -1), aspect="auto", **show)
 axes[1].set_title("its memory (row-major, strides (10, 1)): each tile row is a contiguous run", fontsize=10)
-axes[2].imshow(buffer.numpy().reshape(1, -1), aspect="auto", **show)
+axes[2].imshow(buffer.cpu().numpy().reshape(1, -1), aspect="auto", **show)
 axes[2].set_title(
     "memory behind the transposed view (strides (1, 6)): neighbours in a tile row are 6 elements apart", fontsize=10
 )
@@ -421,7 +425,10 @@ assert not check_kernel(relu_forward_buggy, torch.relu, shapes=[(2500,)])
 #   tensors**.  `torch.from_numpy(a)` makes a tensor that *shares memory* with `a` (no copy), and
 #   `tensor.numpy()` goes back the same way, so the only data that moves is what the kernel
 #   itself reads and writes.  (`minigrad.backend.to_torch` does the same and also passes GPU
-#   tensors through unchanged; minigrad's own kernels use it.)
+#   tensors through unchanged; minigrad's own kernels use it.)  With a GPU, `as_torch` below also
+#   copies the array to `DEVICE` and `like` copies the result back; a minigrad tensor on `"cuda"`
+#   holds a torch tensor already, which both pass through (`check_kernel` makes such tensors when
+#   there is a GPU).
 # * Arrays are not always laid out contiguously.  The gradient that `y.sum()` sends back, for
 #   example, is *one* number broadcast to `y`'s shape: a read-only view whose strides are all 0.
 #   Our kernels walk memory in order, so `np.ascontiguousarray` turns such a view into a real
@@ -429,22 +436,32 @@ assert not check_kernel(relu_forward_buggy, torch.relu, shapes=[(2500,)])
 
 
 # %%
-def as_torch(a: np.ndarray) -> torch.Tensor:
-    """A torch tensor sharing memory with ``a`` (copied first only if ``a`` is not contiguous)."""
-    return torch.from_numpy(np.ascontiguousarray(a))
+def as_torch(a) -> torch.Tensor:
+    """``a`` as a contiguous torch tensor on DEVICE.
+
+    A NumPy array (a CPU tensor's data) is shared without a copy on the CPU (copied first only if it
+    is not contiguous) and copied to a GPU; a torch tensor (a ``"cuda"`` tensor's data) stays where it is.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a.contiguous()
+    return t.to(DEVICE)
+
+
+def like(t: torch.Tensor, a):
+    """The kernel's result ``t`` as the kind of array ``a`` is: NumPy for a CPU tensor's data, else torch."""
+    return t.cpu().numpy() if isinstance(a, np.ndarray) else t
 
 
 class TritonReLUFunction(mg.Function):
     @staticmethod
     def forward(ctx, x):  # x: a NumPy array (a CPU tensor's data)
-        out = relu_forward(as_torch(x)).numpy()
+        out = like(relu_forward(as_torch(x)), x)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):  # grad: dL/d(out), a NumPy array
         (out,) = ctx.saved_tensors
-        return relu_backward(as_torch(grad), as_torch(out)).numpy()
+        return like(relu_backward(as_torch(grad), as_torch(out)), grad)
 
 
 x = mg.randn(3, 4, requires_grad=True)

@@ -28,24 +28,27 @@
 # Dimension key: `x` is `(R, L)`: `R` rows (a batch), each of length `L` (the classes).  Softmax
 # runs along each row.  `y = softmax(x)`, `g = dL/dy` is the upstream gradient, shaped like `y`.
 #
-# As in tutorials 2 and 4, the kernels run under Triton's **interpreter**, switched on *before*
-# `import triton` (`@triton.jit` reads the variable when it decorates a kernel).  The interpreter
+# As in tutorials 2 and 4, without a GPU the kernels run under Triton's **interpreter**, switched on
+# *before* `import triton` (`@triton.jit` reads the variable when it decorates a kernel); on a GPU
+# they compile, and their tensors live on `DEVICE`.  The interpreter
 # runs one program after another in Python, so the sizes here are small.
 
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, savefig
+from _common import DEVICE, QUICK, savefig
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -171,8 +174,8 @@ def row_max_kernel(x_ptr, out_ptr, L, stride_xr, stride_xl, BLOCK: tl.constexpr,
     tl.store(out_ptr + row, m)
 
 
-x = torch.tensor([[3.0, -1.0, 7.0], [-2.0, -5.0, -0.5]])
-out = torch.empty(2)
+x = torch.tensor([[3.0, -1.0, 7.0], [-2.0, -5.0, -0.5]], device=DEVICE)
+out = torch.empty(2, device=DEVICE)
 row_max_kernel[(2,)](x, out, 3, x.stride(0), x.stride(1), BLOCK=4, VERBOSE=True)
 print("row max:", out.tolist(), " torch:", x.amax(dim=1).tolist())
 
@@ -428,12 +431,20 @@ def softmax_rows_backward(g: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return dx
 
 
-def as_torch(a: np.ndarray) -> torch.Tensor:
-    """A torch view of a NumPy array, no copy.  The upstream gradient of ``.sum()`` is a read-only
+def as_torch(a) -> torch.Tensor:
+    """A torch view of a NumPy array, no copy (copied to DEVICE when that is a GPU); a torch tensor
+    (a ``"cuda"`` tensor's data) passes through.  The upstream gradient of ``.sum()`` is a read-only
     broadcast view (strides 0); torch warns about read-only memory, but the kernels only read it."""
+    if not isinstance(a, np.ndarray):
+        return a
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(a)
+        return torch.from_numpy(a).to(DEVICE)
+
+
+def like(t: torch.Tensor, a):
+    """The kernel's result ``t`` as the kind of array ``a`` is: NumPy for a CPU tensor's data, else torch."""
+    return t.cpu().numpy() if isinstance(a, np.ndarray) else t
 
 
 class TritonSoftmaxFunction(mg.Function):
@@ -441,14 +452,14 @@ class TritonSoftmaxFunction(mg.Function):
 
     @staticmethod
     def forward(ctx, x):  # NumPy arrays on the CPU
-        y = softmax_rows(as_torch(x)).numpy()
+        y = like(softmax_rows(as_torch(x)), x)
         ctx.save_for_backward(y)  # backward needs the output, not the input
         return y
 
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return softmax_rows_backward(as_torch(g), as_torch(y)).numpy()
+        return like(softmax_rows_backward(as_torch(g), as_torch(y)), g)
 
 
 assert check_kernel(TritonSoftmaxFunction, torch_softmax, shapes=row_shapes, grad=True)

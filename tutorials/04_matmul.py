@@ -31,15 +31,19 @@
 # dimension that is summed over ("contracted").  `g` is the upstream gradient dL/dc, shaped like `c`.
 
 # %% [markdown]
-# As in tutorial 2, the kernels run under Triton's **interpreter**, which must be switched on
-# *before* `import triton` (`@triton.jit` reads the variable when it decorates a kernel).  The
+# As in tutorial 2, without a GPU the kernels run under Triton's **interpreter**, which must be
+# switched on *before* `import triton` (`@triton.jit` reads the variable when it decorates a
+# kernel); on a GPU they compile, and their tensors live on `DEVICE`.  The
 # interpreter runs one program after another in Python, so its cost is *programs x loop
 # iterations*; the sizes here are small for that reason.
 
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import time
@@ -47,10 +51,9 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, savefig
+from _common import DEVICE, QUICK, savefig
 from matplotlib.patches import Rectangle
 
 import minigrad as mg
@@ -181,12 +184,12 @@ def naive_matmul_kernel(
 def naive_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     M, K = a.shape
     N = b.shape[1]
-    c = torch.empty((M, N), dtype=a.dtype)
+    c = torch.empty((M, N), dtype=a.dtype, device=a.device)
     naive_matmul_kernel[(M, N)](a, b, c, M, N, K, *a.stride(), *b.stride(), *c.stride(), BLOCK_K=16)
     return c
 
 
-a, b = torch.randn(6, 20), torch.randn(20, 5)
+a, b = torch.randn(6, 20, device=DEVICE), torch.randn(20, 5, device=DEVICE)
 print("largest difference from torch:", (naive_matmul(a, b) - a @ b).abs().max().item())
 
 # %% [markdown]
@@ -262,7 +265,7 @@ def one_tile_matmul_kernel(
 def one_tile_matmul(a, b, block=16):
     M, K = a.shape
     N = b.shape[1]
-    c = torch.empty((M, N), dtype=a.dtype)
+    c = torch.empty((M, N), dtype=a.dtype, device=a.device)
     grid = (triton.cdiv(M, block), triton.cdiv(N, block))
     block_k = max(16, triton.next_power_of_2(K))
     one_tile_matmul_kernel[grid](
@@ -271,7 +274,7 @@ def one_tile_matmul(a, b, block=16):
     return c
 
 
-a, b = torch.randn(40, 20), torch.randn(20, 30)
+a, b = torch.randn(40, 20, device=DEVICE), torch.randn(20, 30, device=DEVICE)
 print("largest difference from torch:", (one_tile_matmul(a, b) - a @ b).abs().max().item())
 
 # %% [markdown]
@@ -372,16 +375,24 @@ print("passed with transposed views too")
 # only ever reads through strides.
 
 # %%
-b = torch.randn(4, 6)
+b = torch.randn(4, 6, device=DEVICE)
 print("b.stride() =", b.stride(), "  b.mT.stride() =", b.mT.stride(), "  same memory:", b.data_ptr() == b.mT.data_ptr())
 
 
-def as_torch(x: np.ndarray) -> torch.Tensor:
-    """A torch view of a NumPy array, no copy.  The upstream gradient of ``.sum()`` is a read-only
+def as_torch(x) -> torch.Tensor:
+    """A torch view of a NumPy array, no copy (copied to DEVICE when that is a GPU); a torch tensor
+    (a ``"cuda"`` tensor's data) passes through.  The upstream gradient of ``.sum()`` is a read-only
     broadcast view (all strides 0); torch warns about read-only memory, but kernels only read it."""
+    if not isinstance(x, np.ndarray):
+        return x
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(x)
+        return torch.from_numpy(x).to(DEVICE)
+
+
+def like(t: torch.Tensor, a):
+    """The kernel's result ``t`` as the kind of array ``a`` is: NumPy for a CPU tensor's data, else torch."""
+    return t.cpu().numpy() if isinstance(a, np.ndarray) else t
 
 
 class TiledMatMulFunction(mg.Function):
@@ -390,7 +401,7 @@ class TiledMatMulFunction(mg.Function):
     @staticmethod
     def forward(ctx, a, b):  # NumPy arrays on the CPU
         ctx.save_for_backward(a, b)
-        return tiled_matmul(as_torch(a), as_torch(b)).numpy()
+        return like(tiled_matmul(as_torch(a), as_torch(b)), a)
 
     @staticmethod
     def backward(ctx, g):
@@ -398,7 +409,7 @@ class TiledMatMulFunction(mg.Function):
         ta, tb, tg = as_torch(a), as_torch(b), as_torch(g)
         da = tiled_matmul(tg, tb.mT)  # g @ b^T: b read through swapped strides
         db = tiled_matmul(ta.mT, tg)  # a^T @ g
-        return da.numpy(), db.numpy()
+        return like(da, g), like(db, g)
 
 
 grad_shapes = [((1, 1), (1, 1)), ((5, 7), (7, 3)), ((33, 20), (20, 17))]
@@ -530,9 +541,9 @@ def tile_order_kernel(pid_m_ptr, pid_n_ptr, num_pid_m, num_pid_n, GROUP_M: tl.co
 
 
 def tile_order(num_pid_m, num_pid_n, group_m):
-    pm, pn = (torch.empty(num_pid_m * num_pid_n, dtype=torch.int32) for _ in range(2))
+    pm, pn = (torch.empty(num_pid_m * num_pid_n, dtype=torch.int32, device=DEVICE) for _ in range(2))
     tile_order_kernel[(num_pid_m * num_pid_n,)](pm, pn, num_pid_m, num_pid_n, GROUP_M=group_m)
-    return pm.numpy(), pn.numpy()
+    return pm.cpu().numpy(), pn.cpu().numpy()
 
 
 def tile_order_numpy(num_pid_m, num_pid_n, group_m):
@@ -646,13 +657,14 @@ with use_kernels("triton"):
 # blocks mean fewer of them.
 
 # %%
-a, b = torch.randn(64, 64), torch.randn(64, 64)
+a, b = torch.randn(64, 64, device=DEVICE), torch.randn(64, 64, device=DEVICE)
 for name, fn, block in (("tutorial tiled_matmul", tiled_matmul, 16), ("minigrad matmul", mk.matmul, 32)):
     start = time.perf_counter()
     out = fn(a, b)
     seconds = time.perf_counter() - start
     steps = (64 // block) ** 2 * (64 // 16)  # programs x k-steps (BLOCK_K = 16 in both)
-    print(f"{name} ({block}x{block}x16): {steps} program-steps, {seconds:.3f} s interpreted; ", end="")
+    how = "interpreted" if DEVICE == "cpu" else "on the GPU, compiling included"
+    print(f"{name} ({block}x{block}x16): {steps} program-steps, {seconds:.3f} s {how}; ", end="")
     print(f"max |diff| from torch {(out - a @ b).abs().max():.1e}")
 
 # %% [markdown]
@@ -721,7 +733,7 @@ def linear_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
     """relu(x @ weight.T + bias) for x (M, K), weight (N, K), bias (N,)."""
     M, K = x.shape
     N = weight.shape[0]
-    out = torch.zeros((M, N), dtype=x.dtype)  # zeros: an element the kernel never writes shows as 0
+    out = torch.zeros((M, N), dtype=x.dtype, device=x.device)  # zeros: an element the kernel never writes shows as 0
     grid = (triton.cdiv(M, BLOCK), triton.cdiv(N, BLOCK))
     linear_relu_kernel[grid](
         x,

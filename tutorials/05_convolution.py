@@ -30,21 +30,24 @@
 # `(N, O, OH, OW)`.  `S` is the stride, `P` the padding (zeros added around the input).
 # `Kg = C * KH * KW` is the length of one filter, `P_out = N * OH * OW` the number of output pixels.
 #
-# The kernels run under Triton's **interpreter**, switched on *before* `import triton` (tutorial 2
-# explains why); sizes stay small because it runs one program after another in Python.
+# Without a GPU the kernels run under Triton's **interpreter**, switched on *before* `import triton`
+# (tutorial 2 explains why; on a GPU they compile, with their tensors on `DEVICE`); sizes stay
+# small because it runs one program after another in Python.
 
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, save_animation, savefig
+from _common import DEVICE, QUICK, save_animation, savefig
 from matplotlib.animation import FuncAnimation
 from matplotlib.patches import Rectangle
 from numpy.lib.stride_tricks import as_strided
@@ -461,24 +464,36 @@ savefig(fig, "05_transposed_conv")
 
 
 # %%
+def as_torch(a) -> torch.Tensor:
+    """``a`` as a torch tensor on DEVICE: a NumPy array (a CPU tensor's data) is shared on the CPU and
+    copied to a GPU, made contiguous first (an upstream gradient may be a read-only broadcast view);
+    a torch tensor (a ``"cuda"`` tensor's data) passes through."""
+    return torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE) if isinstance(a, np.ndarray) else a
+
+
+def like(t: torch.Tensor, a):
+    """The kernel's result ``t`` as the kind of array ``a`` is: NumPy for a CPU tensor's data, else torch."""
+    return t.cpu().numpy() if isinstance(a, np.ndarray) else t
+
+
 class TutorialConv2dFunction(mg.Function):
     """conv2d(x, w, padding=padding), stride 1, no bias: forward and both gradients by conv2d_igemm."""
 
     @staticmethod
     def forward(ctx, x, w, padding):  # NumPy arrays on the CPU
-        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        tx, tw = as_torch(x), as_torch(w)
         ctx.save_for_backward(tx, tw)
         ctx.padding = padding
-        return conv2d_igemm(tx, tw, 1, padding).numpy()
+        return like(conv2d_igemm(tx, tw, 1, padding), x)
 
     @staticmethod
     def backward(ctx, gy):
         tx, tw = ctx.saved_tensors
         P, KH, KW = ctx.padding, tw.shape[2], tw.shape[3]
-        tg = torch.from_numpy(np.ascontiguousarray(gy))  # gy may be a read-only broadcast view
+        tg = as_torch(gy)
         dw = conv2d_igemm(tx.transpose(0, 1), tg.transpose(0, 1), 1, P).transpose(0, 1)
         dx = conv2d_igemm(tg, tw.flip(2, 3).transpose(0, 1), 1, (KH - 1 - P, KW - 1 - P))
-        return dx.numpy(), dw.numpy(), None  # dw: a transposed view, as NumPy arrays can be
+        return like(dx, gy), like(dw, gy), None  # dw: a transposed view, as NumPy arrays can be
 
 
 grad_shapes = [((1, 1, 5, 5), (1, 1, 3, 3)), ((2, 3, 6, 7), (4, 3, 3, 2))]
@@ -597,7 +612,7 @@ def depthwise_conv2d(x: torch.Tensor, w: torch.Tensor, stride: int = 2, padding:
     N, C, H, W = x.shape
     KH, KW = w.shape[2], w.shape[3]
     OH, OW = (H + 2 * padding - KH) // stride + 1, (W + 2 * padding - KW) // stride + 1
-    y = torch.zeros((N, C, OH, OW), dtype=x.dtype)  # zeros: a pixel the kernel never writes shows as 0
+    y = torch.zeros((N, C, OH, OW), dtype=x.dtype, device=x.device)  # zeros: a pixel the kernel never writes shows as 0
     grid = (N * C, triton.cdiv(OH * OW, 64))
     depthwise_conv2d_kernel[grid](
         x, w.contiguous(), y, C, H, W, OH, OW, *x.stride(), KH=KH, KW=KW, STRIDE=stride, PAD=padding, BLOCK=64

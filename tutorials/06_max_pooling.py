@@ -36,21 +36,24 @@
 # `g = dL/d(out)` is the upstream gradient, shaped like the output.  Every channel of every image
 # is pooled on its own: nothing mixes channels.
 #
-# The kernels run under Triton's **interpreter**, switched on *before* `import triton` (tutorial 2
-# explains why); sizes stay small because it runs one program after another in Python.
+# Without a GPU the kernels run under Triton's **interpreter**, switched on *before* `import triton`
+# (tutorial 2 explains why; on a GPU they compile, with their tensors on `DEVICE`); sizes stay
+# small because it runs one program after another in Python.
 
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, savefig
+from _common import DEVICE, QUICK, savefig
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 import minigrad as mg
@@ -292,7 +295,7 @@ for K, S in ((2, 2), (3, 2)):
         shapes=pool_shapes,
         name=f"maxpool_forward(K={K}, S={S}) values",
     )
-    xt = torch.randn(2, 3, 9, 9)
+    xt = torch.randn(2, 3, 9, 9, device=DEVICE)
     assert torch.equal(maxpool_forward(xt, K, S)[1], torch.nn.functional.max_pool2d(xt, K, S, return_indices=True)[1])
 print("the indices match PyTorch's too")
 
@@ -410,21 +413,32 @@ def maxpool_backward(g: torch.Tensor, idx: torch.Tensor, H: int, W: int, K: int,
     return dx
 
 
+def as_torch(a) -> torch.Tensor:
+    """``a`` as a torch tensor on DEVICE: a NumPy array (a CPU tensor's data) is shared on the CPU and
+    copied to a GPU, made contiguous first (an upstream gradient may be a read-only broadcast view);
+    a torch tensor (a ``"cuda"`` tensor's data) passes through."""
+    return torch.from_numpy(np.ascontiguousarray(a)).to(DEVICE) if isinstance(a, np.ndarray) else a
+
+
+def like(t: torch.Tensor, a):
+    """The kernel's result ``t`` as the kind of array ``a`` is: NumPy for a CPU tensor's data, else torch."""
+    return t.cpu().numpy() if isinstance(a, np.ndarray) else t
+
+
 class TritonMaxPool2dFunction(mg.Function):
     """K x K max pooling with stride S (no padding), forward and backward by the kernels above."""
 
     @staticmethod
     def forward(ctx, x, K, S):  # x: a NumPy array on the CPU; K, S: ints
-        out, idx = maxpool_forward(torch.from_numpy(x), K, S)
+        out, idx = maxpool_forward(as_torch(x), K, S)
         ctx.save_for_backward(idx)  # the indices, not the input: backward needs nothing else
         ctx.K, ctx.S, ctx.H, ctx.W = K, S, x.shape[2], x.shape[3]
-        return out.numpy()
+        return like(out, x)
 
     @staticmethod
     def backward(ctx, g):
         (idx,) = ctx.saved_tensors
-        g_t = torch.from_numpy(np.ascontiguousarray(g))  # g may be a read-only broadcast view
-        return maxpool_backward(g_t, idx, ctx.H, ctx.W, ctx.K, ctx.S).numpy(), None, None
+        return like(maxpool_backward(as_torch(g), idx, ctx.H, ctx.W, ctx.K, ctx.S), g), None, None
 
 
 for K, S in ((2, 2), (3, 2), (3, 1)):  # (3, 2) and (3, 1) overlap: some elements sum several windows
@@ -461,7 +475,7 @@ def maxpool_backward_scatter_kernel(g_ptr, idx_ptr, dx_ptr, total, OH, OW, H, W,
     tl.atomic_add(dx_ptr + plane * H * W + idx, g, mask=mask)
 
 
-xs = torch.randn(2, 2, 7, 7)
+xs = torch.randn(2, 2, 7, 7, device=DEVICE)
 out_s, idx_s = maxpool_forward(xs, 3, 1)
 g_s = torch.randn_like(out_s)
 dx_scatter = torch.zeros_like(xs)  # the zero-fill the gather does not need
@@ -501,7 +515,7 @@ with use_kernels("triton"):
             name=f"minigrad max_pool2d{kwargs} (triton)",
             verbose=False,
         )
-    x_mg = mg.randn(2, 3, 8, 9)
+    x_mg = mg.randn(2, 3, 8, 9, device=DEVICE)  # on a GPU the Triton path needs "cuda" tensors
     _, mg_idx = F.max_pool2d(x_mg, 3, stride=2, padding=1, return_indices=True)
     _, t_idx = torch.nn.functional.max_pool2d(torch.from_numpy(x_mg.numpy()), 3, 2, 1, return_indices=True)
     assert np.array_equal(mg_idx.numpy(), t_idx.numpy())
@@ -556,7 +570,7 @@ def avgpool_forward_kernel(
 def avgpool(x: torch.Tensor, K: int = 3, S: int = 2) -> torch.Tensor:
     N, C, H, W = x.shape
     OH, OW = (H - K) // S + 1, (W - K) // S + 1
-    out = torch.zeros((N, C, OH, OW), dtype=x.dtype)  # zeros: an element the kernel never writes shows as 0
+    out = torch.zeros((N, C, OH, OW), dtype=x.dtype, device=x.device)  # zeros: an element never written shows as 0
     total = out.numel()
     avgpool_forward_kernel[(triton.cdiv(total, POOL_BLOCK),)](
         x, out, total, C, H, W, OH, OW, *x.stride(), KH=K, KW=K, SH=S, SW=S, BLOCK=POOL_BLOCK

@@ -242,6 +242,75 @@ print(f"conv1.weight: {type(w1).__name__} {w1.shape}, requires_grad={w1.requires
 model.zero_grad()
 
 # %% [markdown]
+# ### The gradient's way back, layer by layer
+#
+# `loss.backward()` ran the forward's steps in reverse, each turning the gradient of its output
+# into the gradient of its input (tutorial 1's chain rule):
+#
+# * **softmax + cross-entropy**: $\partial L / \partial \text{logits} = (\text{softmax} - \text{onehot}) / N$
+#   (tutorial 3), `(N, 10)`;
+# * **linear** `y = x W^T + b`: $\partial L/\partial x = g W$, $\partial L/\partial W = g^T x$,
+#   $\partial L/\partial b = \sum_n g$ (tutorial 4's matmul backward);
+# * **ReLU**: passes $g$ where its input was positive, 0 elsewhere;
+# * **flatten**: its backward is a **reshape**, `(N, 400)` back to `(N, 16, 5, 5)`: no number changes;
+# * **max pooling**: each window's gradient goes to its winner, the other three get 0 (tutorial 6);
+# * **convolution**: $\partial L/\partial x$ is a transposed convolution of $g$ with the filters,
+#   $\partial L/\partial w$ a correlation of the input with $g$ (tutorial 5).
+#
+# Every gradient has the shape of the tensor it belongs to.  `retain_grad()` keeps the gradient of
+# an intermediate tensor (normally freed), so a real backward pass can be read step by step:
+
+# %%
+images_2, labels_2 = mg.tensor(train_images[:2], requires_grad=True), mg.tensor(train_labels[:2])
+steps = [("input", images_2)]
+for name, layer in [
+    ("conv1", model.conv1),
+    ("relu", model.relu),
+    ("pool", model.pool),
+    ("conv2", model.conv2),
+    ("relu", model.relu),
+    ("pool", model.pool),
+    ("flatten", model.flatten),
+    ("fc1", model.fc1),
+    ("relu", model.relu),
+    ("fc2", model.fc2),
+    ("relu", model.relu),
+    ("fc3 (logits)", model.fc3),
+]:
+    out = layer(steps[-1][1])
+    out.retain_grad()
+    steps.append((name, out))
+loss_2 = loss_fn(steps[-1][1], labels_2)
+loss_2.backward()
+print(f"{'step':<14}{'value shape':>18}{'gradient shape':>18}{'mean |gradient|':>17}{'zero':>7}")
+for name, t in reversed(steps):
+    g = t.grad.numpy()
+    assert g.shape == t.shape, (name, g.shape, t.shape)
+    print(f"{name:<14}{str(t.shape):>18}{str(g.shape):>18}{np.abs(g).mean():>17.2e}{np.mean(g == 0):>7.0%}")
+for name in ("conv1", "conv2", "fc1", "fc2", "fc3"):
+    weight = getattr(model, name).weight
+    assert weight.grad.shape == weight.shape
+print("every parameter's gradient has its parameter's shape too, e.g. conv2.weight.grad", model.conv2.weight.grad.shape)
+
+# The rules above, checked on the real numbers:
+by_name = dict(steps)  # the last of each name ("relu", "pool"): the ones nearest the loss
+logits_2, onehot = steps[-1][1], np.eye(10)[train_labels[:2]]
+softmax_minus_onehot = (F.softmax(logits_2, dim=1).numpy() - onehot) / 2
+assert np.allclose(logits_2.grad.numpy(), softmax_minus_onehot, atol=1e-6)
+flat, pooled = by_name["flatten"], steps[6][1]  # flatten's input is the second pool's output
+assert np.array_equal(flat.grad.numpy().reshape(pooled.shape), pooled.grad.numpy())
+relu2, conv2_out = steps[5][1], steps[4][1]
+assert np.array_equal(conv2_out.grad.numpy(), relu2.grad.numpy() * (conv2_out.numpy() > 0))
+print("logits: softmax - onehot; flatten: a reshape; relu: g where the input was > 0 -- all as written above")
+model.zero_grad()
+
+# %% [markdown]
+# Read the `zero` column upward from the loss: the ReLUs zero the gradient wherever their input was
+# negative, and each max pooling passes on at most one in four values (its windows' winners), so
+# by the first convolution most of the gradient is exact zeros.  The input gets a gradient too:
+# section 6 uses it to ask which pixels matter.
+
+# %% [markdown]
 # minigrad ships the same network as `minigrad.models.LeNet5` (it is what `python -m minigrad train`
 # trains).  Its layers have the same names, so the `state_dict` keys (`conv1.weight`, ...,
 # `fc3.bias`) are the same, and PyTorch's `LeNet5` in `minigrad/models.py`'s docstring has them
@@ -442,6 +511,70 @@ ax.set_title("flatten, fc1-3, softmax:\nprobability of each digit", fontsize=9)
 fig.suptitle("one held-out image through LeNet-5: convolutions detect, pooling shrinks, the linear layers classify")
 savefig(fig, "07_feature_maps")
 print(f"predicted {probs.argmax()} with probability {probs.max():.3f}")
+
+# %% [markdown]
+# ### Each feature map beside the filter that made it
+#
+# A feature map is one filter's answer at every position.  Put each `conv1` filter beside the map it
+# made from this image (after the ReLU): a filter with a light-to-dark edge lights up its map where
+# the digit's strokes have that edge.  A `conv2` filter is `6 x 5 x 5`: it spans **all six** maps
+# below it, one `5 x 5` slice per map, and its output is the sum of the six slices' correlations
+# (tutorial 5's multi-channel convolution).
+
+# %%
+conv1_w, conv2_w = model.conv1.weight.numpy(), model.conv2.weight.numpy()
+conv1_maps, conv2_maps = maps["conv1 + relu"].numpy()[0], maps["conv2 + relu"].numpy()[0]
+pick = int(np.argmax(conv2_maps.reshape(16, -1).max(axis=1)))  # the conv2 filter that answers most strongly
+fig, axes = plt.subplots(3, 7, figsize=(12, 5.8), layout="constrained")
+limit = np.abs(conv1_w).max()
+for k in range(6):
+    axes[0, k].imshow(conv1_w[k, 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[0, k].set_title(f"conv1 filter {k}", fontsize=9)
+    axes[1, k].imshow(conv1_maps[k], cmap="viridis")
+    axes[1, k].set_title(f"its map {k} (28 x 28)", fontsize=9)
+    slice_limit = np.abs(conv2_w[pick]).max()
+    axes[2, k].imshow(conv2_w[pick, k], cmap="RdBu_r", vmin=-slice_limit, vmax=slice_limit)
+    axes[2, k].set_title(f"conv2 filter {pick},\nslice for map {k}", fontsize=9)
+axes[0, 6].imshow(test_images[index, 0], cmap="gray_r")
+axes[0, 6].set_title("the input", fontsize=9)
+axes[1, 6].axis("off")
+axes[2, 6].imshow(conv2_maps[pick], cmap="viridis")
+axes[2, 6].set_title(f"conv2 map {pick} (10 x 10):\nall six slices summed", fontsize=9)
+for ax in axes.flat:
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.suptitle(
+    "top: conv1's filters (red +, blue -); middle: the map each made; bottom: one conv2 filter spans all six maps"
+)
+savefig(fig, "07_filters_and_maps")
+
+# %% [markdown]
+# ### Which pixels matter: a saliency map
+#
+# The gradient reaches the input too.  $|\partial L / \partial x|$ at a pixel says how much the
+# loss would change if that pixel changed a little: a **saliency map**.  Its largest values sit on
+# and beside the strokes that decide the class (for a 7, the bar and the bend), where a little more
+# or less ink would make it look like another digit.  It is a noisy picture (the gradient of one
+# image, not an explanation), and noisier the less the network was trained.  It is one backward
+# pass, the same as in training, only with `requires_grad=True` on the image instead of the weights.
+
+# %%
+x_sal = mg.tensor(test_images[index : index + 1], requires_grad=True)
+loss_fn(model(x_sal), mg.tensor(test_labels[index : index + 1])).backward()
+saliency = np.abs(x_sal.grad.numpy()[0, 0])
+model.zero_grad()
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.3), layout="constrained")
+axes[0].imshow(test_images[index, 0], cmap="gray_r")
+axes[0].set_title(f"input (label {test_labels[index]})", fontsize=10)
+axes[1].imshow(saliency, cmap="magma")
+axes[1].set_title("|d loss / d input|", fontsize=10)
+axes[2].imshow(test_images[index, 0], cmap="gray_r")
+axes[2].imshow(saliency, cmap="magma", alpha=0.6)
+axes[2].set_title("both, overlaid", fontsize=10)
+for ax in axes:
+    ax.axis("off")
+savefig(fig, "07_saliency")
+print(f"saliency: largest {saliency.max():.2e}, mean {saliency.mean():.2e}; its shape {saliency.shape} is the image's")
 
 # %% [markdown]
 # ## 7. The confusion matrix

@@ -27,9 +27,10 @@
 # It builds on tutorial 2 (kernels, the interpreter) and tutorial 4 (the tiled matmul).
 
 # %% [markdown]
-# As always, Triton's interpreter goes on before `import triton`, because `@triton.jit` reads the
-# variable when it decorates a kernel.  (Section 5 compiles for a real GPU in a *separate* process,
-# where the variable is off.)
+# As always, Triton's interpreter goes on before `import triton` when there is no GPU, because
+# `@triton.jit` reads the variable when it decorates a kernel.  (Section 5 compiles for a real GPU
+# in a *separate* process, where the variable is off.)  On a GPU the kernels compile, and section
+# 2's times become the compiled kernel's (launch overhead, mostly, at these sizes).
 #
 # The first measuring decision comes before any import: **how many threads**.  NumPy's BLAS and
 # PyTorch each start one thread per core.  On a machine that other processes also use, a
@@ -43,10 +44,14 @@
 # %%
 import os
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the first `import triton` (see above)
-os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one thread: see below
     os.environ.setdefault(_var, "1")
+
+import torch
+
+if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kernels on the CPU (see above)
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # before the first `import triton`
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import json
 import resource
@@ -58,10 +63,9 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 import triton
 import triton.language as tl
-from _common import QUICK, ROOT, savefig
+from _common import DEVICE, QUICK, ROOT, savefig
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -211,7 +215,7 @@ def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
 
 
 def interpreted_seconds(n, block, repeats=3):
-    x = torch.randn(n)
+    x = torch.randn(n, device=DEVICE)
     out = torch.empty_like(x)
     grid = (triton.cdiv(n, block),)
     relu_kernel[grid](x, out, n, BLOCK=block)  # warm-up
@@ -320,9 +324,9 @@ def counted_matmul_kernel(
 
 def counted_matmul(M, N, K, block_m, block_n, block_k):
     """Run the counted kernel on random (M, K) @ (K, N) float32; return (elements of a, b, c) moved."""
-    a, b = torch.randn(M, K), torch.randn(K, N)
-    c = torch.empty(M, N)
-    count = torch.zeros(3, dtype=torch.int64)
+    a, b = torch.randn(M, K, device=DEVICE), torch.randn(K, N, device=DEVICE)
+    c = torch.empty(M, N, device=DEVICE)
+    count = torch.zeros(3, dtype=torch.int64, device=DEVICE)
     grid = (triton.cdiv(M, block_m), triton.cdiv(N, block_n))
     counted_matmul_kernel[grid](
         a,

@@ -1,7 +1,11 @@
-"""Small helpers shared by the tutorials: the quick setting, saving figures, drawing a graph.
+"""Small helpers shared by the tutorials: the device, the quick setting, saving figures, drawing a graph.
 
 Nothing here is part of what the tutorials teach; it keeps plotting boilerplate out of them.
 
+* ``DEVICE`` -- where the torch tensors that a Triton kernel reads live: ``"cuda"`` when torch sees a
+  GPU and Triton compiles for it, ``"cpu"`` under Triton's interpreter (no GPU, or
+  ``TRITON_INTERPRET=1`` set by hand).  A tutorial switches the interpreter on (only without a GPU)
+  before it imports triton and this module; ``check_kernel`` picks its device by the same rule.
 * ``QUICK`` -- True when ``MINIGRAD_TUTORIAL_QUICK=1``: the tests run every tutorial this way,
   with smaller sizes, so the whole set stays fast.
 * ``FIGURES`` -- where figures go: ``tutorials/figures/`` (git ignores it), or the folder named by
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 if importlib.util.find_spec("minigrad") is None:
@@ -37,6 +42,8 @@ if not IN_NOTEBOOK:
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
+# Compiled kernels read GPU memory; the interpreter reads host memory (it runs the programs in Python).
+DEVICE = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
 QUICK = os.environ.get("MINIGRAD_TUTORIAL_QUICK", "0") == "1"
 FIGURES = Path(os.environ.get("MINIGRAD_TUTORIAL_FIGURES") or ROOT / "tutorials" / "figures")
 
