@@ -848,9 +848,15 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
         elif mode in ("reads", "writes"):
             counts = launch.counts(t, program, "load" if mode == "reads" else "store").astype(float)
             shown = axis.imshow(
-                np.ma.masked_invalid(_padded(counts, rows, cols, np.nan)), cmap="viridis", interpolation="nearest"
+                np.ma.masked_invalid(_padded(counts, rows, cols, np.nan)),
+                cmap="viridis",
+                vmin=0,  # counts start at 0: equal counts everywhere still read off the bar correctly
+                vmax=max(1.0, float(counts.max(initial=0))),
+                interpolation="nearest",
             )
-            fig.colorbar(shown, ax=axis, label=f"{mode[:-1]}s per element")
+            bar = fig.colorbar(shown, ax=axis, label=f"{mode[:-1]}s per element")
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         else:
             owner = _padded(_owner_grid(launch, t, program), rows, cols, -1)
             count = len(launch.programs)  # one colour per program, the same in every tensor's map
