@@ -806,6 +806,7 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import MaxNLocator
+    from matplotlib.transforms import offset_copy
 
     launch = _one_launch(source)
     if mode not in MODES:
@@ -840,7 +841,9 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
             axis.legend(
                 handles=[Patch(color=_ACCESS_CODES[c][1], label=_ACCESS_CODES[c][0]) for c in present],
                 loc="upper center",
-                bbox_to_anchor=(0.5, -0.18),
+                # Below the tick labels and the axis label, a fixed distance whatever the axes' height.
+                bbox_to_anchor=(0.5, 0),
+                bbox_transform=offset_copy(axis.transAxes, fig=fig, y=-40, units="points"),
                 ncol=2,
                 fontsize=7,
                 frameon=False,
