@@ -811,6 +811,7 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import MaxNLocator
+    from matplotlib.transforms import offset_copy
 
     launch = _one_launch(source)
     if mode not in MODES:
@@ -845,7 +846,9 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
             axis.legend(
                 handles=[Patch(color=_ACCESS_CODES[c][1], label=_ACCESS_CODES[c][0]) for c in present],
                 loc="upper center",
-                bbox_to_anchor=(0.5, -0.18),
+                # Below the tick labels and the axis label, a fixed distance whatever the axes' height.
+                bbox_to_anchor=(0.5, 0),
+                bbox_transform=offset_copy(axis.transAxes, fig=fig, y=-40, units="points"),
                 ncol=2,
                 fontsize=7,
                 frameon=False,
@@ -853,9 +856,15 @@ def draw(source, program=None, tensors=None, *, mode: str = "access", columns: i
         elif mode in ("reads", "writes"):
             counts = launch.counts(t, program, "load" if mode == "reads" else "store").astype(float)
             shown = axis.imshow(
-                np.ma.masked_invalid(_padded(counts, rows, cols, np.nan)), cmap="viridis", interpolation="nearest"
+                np.ma.masked_invalid(_padded(counts, rows, cols, np.nan)),
+                cmap="viridis",
+                vmin=0,  # counts start at 0: equal counts everywhere still read off the bar correctly
+                vmax=max(1.0, float(counts.max(initial=0))),
+                interpolation="nearest",
             )
-            fig.colorbar(shown, ax=axis, label=f"{mode[:-1]}s per element")
+            bar = fig.colorbar(shown, ax=axis, label=f"{mode[:-1]}s per element")
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
         else:
             owner = _padded(_owner_grid(launch, t, program), rows, cols, -1)
             count = len(launch.programs)  # one colour per program, the same in every tensor's map

@@ -93,6 +93,7 @@ import triton.language as tl
 from _common import DEVICE, QUICK, savefig
 
 import minigrad as mg
+from minigrad import microscope
 from minigrad.testing import check_kernel
 
 torch.manual_seed(0)
@@ -310,6 +311,63 @@ for ax in axes:
     ax.set_yticks([])
 axes[2].set_xlabel("address (in elements)")
 savefig(fig, "02_tiles_and_strides")
+
+# %% [markdown]
+# ### Under the microscope: what each program really touched
+#
+# The pictures so far were drawn from what the kernel *wrote*.  `minigrad.microscope` watches
+# every `tl.load` and `tl.store` itself: inside `with microscope.record() as rec:`, each launch
+# under the interpreter is recorded, lane by lane, with its program id, its address and its mask.
+# `microscope.draw` turns a launch into one map per tensor.
+#
+# Below, `copy2d` copies a `20 x 21` matrix in `16 x 16` tiles: a `2 x 2` grid whose last row and
+# column of tiles are ragged.  Left: who wrote which element of `out`.  Right: the corner program
+# `(1, 1)` alone.  It reads only the `4 x 5` elements of `x` that are its own; its other 251 lanes
+# are masked off, and the microscope draws each one where its address points.  Those past the last
+# row lie below the matrix; those past the last column land on the *next row's* first elements,
+# because address = base + i * 21 + j, and `j = 21` is the next row's element 0.  That is why a
+# 2-D tile needs a mask in both dimensions: without the column mask these lanes would read real
+# elements, just the wrong ones, and nothing would crash.
+#
+# Then the classic bug: the same kernel with the load's mask left out.  The microscope finds every
+# lane that addresses no element of any argument and reports the program, the kernel line and the
+# would-be index (a missing mask never crashes here: the recording skips those lanes).  `x` sits at
+# the start of a larger buffer, as `check_kernel` places inputs, so the lanes past its end are
+# memory that belongs to no argument.
+
+
+# %%
+@triton.jit
+def copy2d_unmasked_load_kernel(
+    x_ptr, out_ptr, M, N, stride_xm, stride_xn, stride_om, stride_on, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr
+):
+    """copy2d_kernel with a bug: the load has no mask (the store keeps it)."""
+    offs_m = tl.program_id(axis=0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.program_id(axis=1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_n[None, :] * stride_xn)  # BUG: no mask=
+    tl.store(out_ptr + offs_m[:, None] * stride_om + offs_n[None, :] * stride_on, x, mask=mask)
+
+
+x = torch.randn(40, 21)[:20]  # a (20, 21) matrix at the start of a (40, 21) buffer
+with microscope.record() as rec:
+    copy2d(x)
+    out = torch.empty_like(x)
+    copy2d_unmasked_load_kernel[(2, 2)](x, out, 20, 21, *x.stride(), *out.stride(), BLOCK_M=16, BLOCK_N=16)
+good, bad = rec.launches
+print(good)  # the grid, the tensors, the scalars: no out-of-bounds accesses
+print(bad)  # the same, with the first out-of-bounds report
+print(f"{len(bad.out_of_bounds())} out-of-bounds loads in all, one per program with lanes past the end")
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 5.4), layout="constrained")
+microscope.draw(good, tensors=["out"], mode="program", ax=axes[0])
+microscope.draw(good, program=(1, 1), tensors=["x"], ax=axes[1])
+microscope.draw(bad, program=(1, 0), tensors=["x"], ax=axes[2])
+axes[0].set_title("copy2d_kernel: who wrote out\n(2 x 2 programs of 16 x 16)", fontsize=9)
+axes[1].set_title("copy2d_kernel, program (1, 1): its reads of x\nand where its masked-off lanes point", fontsize=9)
+axes[2].set_title("the load without mask=, program (1, 0):\nrows 20 to 31 are past the end of x", fontsize=9)
+fig.suptitle("minigrad.microscope: the loads and stores of a 2-D tile kernel on a 20 x 21 matrix", fontsize=10)
+savefig(fig, "02_microscope_tiles")
 
 # %% [markdown]
 # ## 4. ReLU, forward and backward

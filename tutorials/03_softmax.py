@@ -52,6 +52,7 @@ from _common import DEVICE, QUICK, savefig
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from minigrad import microscope
 from minigrad.backend import load_triton, use_kernels
 from minigrad.testing import check_kernel
 
@@ -360,6 +361,41 @@ assert check_kernel(softmax_rows_looped, torch_softmax, shapes=[(6, 100)], low=9
 # One subtlety, handled in minigrad's kernel: if a whole chunk is `-inf` (masked attention scores
 # are), `m` and `m_new` can both be `-inf`, and `exp(-inf - (-inf)) = exp(nan)`.  The real kernel
 # uses 0 in place of `m_new` in the exponents while it is still `-inf`.
+
+# %% [markdown]
+# ### Under the microscope: one row per program, and how often each element is read
+#
+# `minigrad.microscope` (tutorial 2) records every load and store of a launch, so it can count
+# what the paragraphs above claim.  Both kernels run on the same `6 x 40` matrix: six programs, one
+# per row.  The single-block kernel holds a row in a block of 64 lanes (24 masked); the looped one
+# walks it in chunks of 16 (the last one half masked).  The heatmaps count the reads of each
+# element of `x`: **1** for the single block, **2** for the looped kernel, whose second pass
+# re-reads the whole row to write it.  A softmax that computed the max and the sum in separate
+# passes would show 3.  On a GPU the re-read may come from the cache, but it is issued all the
+# same; that is what the online softmax saves over three passes, and what one block saves over two.
+
+# %%
+x = torch.randn(6, 40)
+with microscope.record() as rec:
+    softmax_rows(x)
+    softmax_rows_looped(x, block=16)
+one_block, looped = rec.launches
+for launch in rec.launches:
+    reads = launch.counts("x")
+    print(
+        f"{launch.kernel}: reads per element of x: {np.unique(reads).tolist()}; out of bounds: {launch.out_of_bounds()}"
+    )
+
+fig, axes = plt.subplots(3, 1, figsize=(9, 6.5), layout="constrained")
+microscope.draw(looped, tensors=["y"], mode="program", ax=axes[0])
+microscope.draw(one_block, tensors=["x"], mode="reads", ax=axes[1])
+microscope.draw(looped, tensors=["x"], mode="reads", ax=axes[2])
+axes[1].images[0].set_clim(0, 2)  # one colour scale for both heatmaps
+axes[0].set_title("softmax_looped_kernel: the program that wrote each element of y", fontsize=9)
+axes[1].set_title("softmax_row_kernel (the row in one block of 64): reads of each element of x", fontsize=9)
+axes[2].set_title("softmax_looped_kernel (chunks of 16, two passes): reads of each element of x", fontsize=9)
+fig.suptitle("minigrad.microscope: softmax over the rows of a 6 x 40 matrix, one program per row", fontsize=10)
+savefig(fig, "03_microscope_rows")
 
 # %% [markdown]
 # ## 4. The backward pass, fused

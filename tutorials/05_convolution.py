@@ -54,6 +54,7 @@ from numpy.lib.stride_tricks import as_strided
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from minigrad import microscope
 from minigrad.backend import use_kernels
 from minigrad.testing import check_kernel
 
@@ -555,6 +556,53 @@ with use_kernels("triton"):
             api="minigrad",
             name=f"minigrad conv2d{kwargs} (triton)",
         )
+
+# %% [markdown]
+# ### Under the microscope: the gathers of the implicit GEMM
+#
+# `minigrad.microscope` (tutorial 2) records every load and store of the real forward kernel,
+# `conv2d_forward_kernel`, when `F.conv2d` runs on the Triton path.  A `3 x 3` convolution with
+# padding 1 of a `12 x 12` image with 2 channels into 4 channels has `12 * 12 = 144` output pixels:
+# three programs of 64 pixels (the pixel tiles run along the flattened `(n, oh, ow)`, so they start
+# and end mid-row).  Tensors are drawn with their leading dimensions stacked: `x`'s rows 0 to 11
+# are channel 0, rows 12 to 23 channel 1.
+#
+# * **Left**: what program 1 gathers.  Its 64 output pixels need the rows above and below them
+#   too (the **halo** of the `3 x 3` windows), in *both* channels: the reduction over
+#   `k = (c, i, j)` visits every channel.  These are the rows of the im2col matrix of section 2,
+#   read straight from the image.  The grey lanes past the end of `x` are masked: the reduction has
+#   `Kg = 2 * 9 = 18` entries in steps of 16, so the second step's lanes `k = 18 .. 31` would be
+#   channels 2 and 3, which do not exist.
+# * **Middle**: how often the whole launch read each input value: **9** times inside, once per
+#   window that covers it (overlapping windows re-read their neighbours' values).  The border is
+#   read 6 times and the corners 4: the windows that overhang the border read padding there, masked
+#   lanes that load `other=0.0` and touch no memory.
+# * **Right**: which program wrote each output value: one tile of pixels, in all 4 output
+#   channels at once (the channel tile is 16 wide, 12 of its lanes masked).
+
+# %%
+x_mg, w_mg, b_mg = mg.randn(1, 2, 12, 12), mg.randn(4, 2, 3, 3), mg.randn(4)
+with use_kernels("triton"), microscope.record() as rec:
+    y_mg = F.conv2d(x_mg, w_mg, b_mg, padding=1)
+(launch,) = rec.launches
+print(launch)
+reads = launch.counts("x")
+print(
+    "reads per element of x:",
+    {int(k): int(v) for k, v in zip(*np.unique(reads, return_counts=True))},
+    "(reads: elements)",
+)
+assert not launch.out_of_bounds()
+
+fig, axes = plt.subplots(1, 3, figsize=(13, 6.5), layout="constrained")
+microscope.draw(launch, program=1, tensors=["x"], ax=axes[0])
+microscope.draw(launch, tensors=["x"], mode="reads", ax=axes[1])
+microscope.draw(launch, tensors=["y"], mode="program", ax=axes[2])
+axes[0].set_title("program 1 gathers its windows from x\n(channel 0: rows 0-11, channel 1: rows 12-23)", fontsize=9)
+axes[1].set_title("reads of each element of x, all programs", fontsize=9)
+axes[2].set_title("the program that wrote each element of y\n(4 channels of 12 rows, stacked)", fontsize=9)
+fig.suptitle("minigrad's conv2d_forward_kernel: 3 x 3 filter, padding 1, x (1, 2, 12, 12) -> y (1, 4, 12, 12)")
+savefig(fig, "05_microscope_gather")
 
 # %% [markdown]
 # ## 6. Exercise: a depthwise, stride-2 convolution

@@ -58,6 +58,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from minigrad import microscope
 from minigrad.backend import use_kernels
 from minigrad.testing import check_kernel
 
@@ -520,6 +521,51 @@ with use_kernels("triton"):
     _, t_idx = torch.nn.functional.max_pool2d(torch.from_numpy(x_mg.numpy()), 3, 2, 1, return_indices=True)
     assert np.array_equal(mg_idx.numpy(), t_idx.numpy())
 print("minigrad's max_pool2d kernels agree with PyTorch: values, gradients and indices")
+
+# %% [markdown]
+# ### Under the microscope: windows, re-reads, and the gather's traffic
+#
+# `minigrad.microscope` (tutorial 2) records every load and store of both real kernels while
+# `F.max_pool2d` runs forward and backward on the Triton path: `3 x 3` windows with stride 2 on
+# two `9 x 9` planes (drawn stacked: rows 0 to 8 are plane 0, rows 9 to 17 plane 1).  Each plane
+# is small, so one program handles a whole plane: `4 x 4 = 16` windows in a block of 32 lanes.
+#
+# * **Top left**: forward program 0 reads its plane and nothing of the other.  Its lanes 16 to 31
+#   have no window and are masked; their addresses run on into the next plane (grey).
+# * **Top right**: reads of each input value over the whole launch.  Stride 2 is smaller than the
+#   window, so neighbouring windows share a row or a column: values on those shared lines are
+#   read **2** times, where a shared row crosses a shared column **4** times, the rest once.
+#   With stride = kernel size the map would be all ones.
+# * **Bottom**: the gather backward (section 5), one program per plane of `dx`.  Every input
+#   element asks each window that could hold it "did I win?", so each window's index is read **9**
+#   times, once per element of its window: the same traffic as the forward.  Its gradient is read
+#   only by the winner: **once**.  (A value that wins two overlapping windows reads both windows'
+#   gradients and adds them: section 4.)
+
+# %%
+x_mg = mg.randn(1, 2, 9, 9, requires_grad=True)
+with use_kernels("triton"), microscope.record() as rec:
+    y_mg = F.max_pool2d(x_mg, 3, stride=2)
+    y_mg.backward(mg.randn(*y_mg.shape))
+forward, backward = rec.launches
+print(forward)
+print(backward)
+for launch, name in ((forward, "x"), (backward, "idx"), (backward, "g")):
+    counts = dict(zip(*(a.tolist() for a in np.unique(launch.counts(name), return_counts=True))))
+    print(f"{launch.kernel}: reads per element of {name} -> number of elements: {counts}")
+assert not rec.out_of_bounds()
+
+fig, axes = plt.subplots(2, 2, figsize=(10, 10), layout="constrained")
+microscope.draw(forward, program=0, tensors=["x"], ax=axes[0, 0])
+microscope.draw(forward, tensors=["x"], mode="reads", ax=axes[0, 1])
+microscope.draw(backward, tensors=["idx", "g"], mode="reads", ax=axes[1])
+axes[1, 1].images[0].set_clim(0, 9)  # the scale of the index reads beside it
+axes[0, 0].set_title("forward, program 0: its reads of x (plane 0: rows 0-8)", fontsize=9)
+axes[0, 1].set_title("forward: reads of each element of x, all programs", fontsize=9)
+axes[1, 0].set_title("backward: reads of each window's index (idx)", fontsize=9)
+axes[1, 1].set_title("backward: reads of each window's gradient (g)", fontsize=9)
+fig.suptitle("minigrad's max_pool2d kernels: 3 x 3 windows, stride 2, x (1, 2, 9, 9) -> (1, 2, 4, 4)")
+savefig(fig, "06_microscope_windows")
 
 # %% [markdown]
 # ## 7. Exercise: average pooling, forward and backward
