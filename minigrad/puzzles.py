@@ -218,9 +218,9 @@ PUZZLES: dict[str, Puzzle] = {
     ]
 }
 
-# ACCESS MAPS (placeholder): a per-program picture of what a kernel loads and stores belongs next to
-# each check's diagnosis; a puzzle's first case is small enough to draw.  Nothing here depends on
-# such a tool yet.
+# ACCESS MAPS: the place for a per-program picture of what the learner's kernel loads and stores,
+# drawn beside a failing check's diagnosis on the puzzle's first (smallest) case.  The checks do not
+# depend on such a picture.
 
 
 def check_puzzle(name: str, fn: Callable, *, seed: int = 0, **options) -> bool:
