@@ -110,7 +110,7 @@ def add_download_links(app, doctree) -> None:
         return
     stem = docname.split("/", 1)[1]
     para = nodes.paragraph(classes=["download-links"])
-    para += nodes.Text("Download this tutorial: ")
+    para += nodes.Text(f"Download {'these puzzles' if stem == 'puzzles' else 'this tutorial'}: ")
     for i, (label, name) in enumerate([("notebook (.ipynb)", f"{stem}.ipynb"), ("Python script (.py)", f"{stem}.py")]):
         if i:
             para += nodes.Text(" · ")

@@ -1,9 +1,10 @@
 """Notebooks made from the tutorials' percent scripts, for the site and for download.
 
-A tutorial in ``tutorials/NN_*.py`` is a jupytext percent script that imports helper modules
-from the repository (``_common`` beside it; tutorial 8 also ``_timing`` and ``kernel_resources``
-from ``benchmarks/``).  A notebook opened in Jupyter or a hosted notebook has neither minigrad
-nor those files, so :func:`make_notebook` puts two generated cells before the tutorial's own:
+A tutorial in ``tutorials/NN_*.py`` (and the kernel puzzles, ``tutorials/puzzles.py``) is a
+jupytext percent script that imports helper modules from the repository (``_common`` beside it;
+tutorial 8 also ``_timing`` and ``kernel_resources`` from ``benchmarks/``).  A notebook opened in
+Jupyter or a hosted notebook has neither minigrad nor those files, so :func:`make_notebook` puts
+two generated cells before the tutorial's own:
 
 1. **setup**: installs minigrad with pip when it is not importable, and prints whether a GPU is
    present;
@@ -12,7 +13,7 @@ nor those files, so :func:`make_notebook` puts two generated cells before the tu
 
 Both cells carry the tag ``remove-cell``: the site leaves them out of the rendered page, Jupyter
 ignores the tag.  The notebooks are generated, never edited: ``python docs/notebooks.py OUT``
-writes ``OUT/NN_*.ipynb`` and the matching self-contained ``OUT/NN_*.py``.
+writes ``OUT/NN_*.ipynb`` and ``OUT/puzzles.ipynb``, each with the matching self-contained ``.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = ROOT / "tutorials"
+#: The kernel puzzles: a notebook like a tutorial's, placed after them.
+PUZZLES = TUTORIALS / "puzzles.py"
 #: Helper modules a tutorial may import, found beside the tutorials or in benchmarks/.
 HELPERS = [TUTORIALS / "_common.py", ROOT / "benchmarks" / "_timing.py", ROOT / "benchmarks" / "kernel_resources.py"]
 
@@ -38,6 +41,11 @@ def hidden() -> dict:
 def tutorial_scripts() -> list[Path]:
     """Every tutorial, in order: ``tutorials/NN_*.py`` (the same discovery as tests/test_tutorials.py)."""
     return sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
+
+
+def notebook_scripts() -> list[Path]:
+    """Every script that becomes a page and a notebook: the tutorials in order, then the puzzles."""
+    return [*tutorial_scripts(), PUZZLES]
 
 
 def source_url() -> str:
@@ -131,10 +139,10 @@ def make_notebook(script: Path) -> nbformat.NotebookNode:
 
 
 def write_all(out: Path) -> list[Path]:
-    """Write ``NN_*.ipynb`` and the matching self-contained ``NN_*.py`` of every tutorial to ``out``."""
+    """Write the notebook and the matching self-contained script of every tutorial and of the puzzles to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for script in tutorial_scripts():
+    for script in notebook_scripts():
         nb = make_notebook(script)
         for path, content in (
             (out / f"{script.stem}.ipynb", nbformat.writes(nb) + "\n"),

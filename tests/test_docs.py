@@ -1,8 +1,8 @@
 """The documentation site and the notebooks, checked as a reader meets them.
 
 One session-scoped build (the README's "Build the docs" command, into a temporary folder) runs every
-tutorial as a notebook in quick mode; myst-nb executes them with nbclient and a notebook that
-raises fails the build.  Then:
+tutorial, and the kernel puzzles after them, as a notebook in quick mode; myst-nb executes them with
+nbclient and a notebook that raises fails the build.  Then:
 
 * every tutorial has a page, a downloadable notebook and a downloadable script, both generated;
   the notebook's first cell installs minigrad when it is missing and says whether a GPU is present;
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "docs"))
 import notebooks  # noqa: E402  (docs/notebooks.py)
 
-TUTORIALS = notebooks.tutorial_scripts()
+TUTORIALS = notebooks.notebook_scripts()  # the tutorials, then the puzzles: each has a page and a notebook
 SCREENSHOTS = ROOT / "docs" / "_build" / "screenshots"
 BUILD_TIMEOUT_S = 900  # about 3 minutes on 2 cores; the margin is for loaded CI machines
 
@@ -307,7 +307,7 @@ def test_tutorial_page_shows_figures_and_download_links(site, server, browser, s
         assert status == 200 and len(body) > 1000, (name, status)
     nb = json.loads(downloads[f"{script.stem}.ipynb"][1])
     assert 'find_spec("minigrad")' in "".join(nb["cells"][0]["source"]), "the notebook's first cell installs minigrad"
-    assert title.startswith("Tutorial"), title
+    assert title.startswith("Kernel puzzles" if script == notebooks.PUZZLES else "Tutorial"), title
 
 
 @pytest.mark.slow

@@ -5,6 +5,9 @@ Tutorials and solutions are discovered, not listed, so a new one is tested as so
 * ``tutorials/NN_*.py`` -- run as a script in a fresh Python (``MINIGRAD_TUTORIAL_QUICK=1`` shrinks
   its sizes), with its figures sent to a temporary folder; it must exit 0 and save at least one
   figure whose name starts with ``NN_``.
+* ``tutorials/puzzles.py`` -- the kernel puzzles, run the same way with their stubs unsolved (every
+  check must report, not raise); its figures start with ``puzzles_``.  Their solutions are tested in
+  test_puzzles.py.
 * ``tutorials/solutions/NN_*.py`` -- imported; by the convention in tutorials/README.md it has
   ``check(fn=None)`` (runs ``minigrad.testing.check_kernel`` on the solution) and
   ``common_mistake`` (a wrong variant).  ``check()`` must pass and ``check(common_mistake)`` must
@@ -26,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 SOLUTIONS = sorted((ROOT / "tutorials" / "solutions").glob("[0-9][0-9]_*.py"))
+SCRIPTS = [*TUTORIALS, ROOT / "tutorials" / "puzzles.py"]  # everything that runs as a script and a notebook
 TIMEOUT_S = 300  # each must run in under a minute on a laptop; the margin is for loaded CI machines
 
 
@@ -34,7 +38,7 @@ def test_tutorials_are_found():
     assert SOLUTIONS, "no exercise solutions found in tutorials/solutions/"
 
 
-@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_tutorial_is_a_percent_script(path):
     """Opens as a notebook (jupytext percent cells); without a GPU it switches the interpreter on before triton.
 
@@ -58,7 +62,7 @@ def test_tutorial_is_a_percent_script(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+@pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_tutorial_runs_and_saves_figures(path, tmp_path):
     env = dict(os.environ)
     env.update(
@@ -74,12 +78,14 @@ def test_tutorial_runs_and_saves_figures(path, tmp_path):
     seconds = time.perf_counter() - start
     output = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, f"{path.name} exited with {result.returncode} after {seconds:.1f} s:\n{output}"
-    prefix = path.name[:3]  # "01_"
+    prefix = path.stem.split("_")[0] + "_"  # "01_", "puzzles_"
     figures = [f for f in tmp_path.iterdir() if f.name.startswith(prefix) and f.stat().st_size > 0]
     assert figures, f"{path.name} saved no figure named {prefix}* in {tmp_path}:\n{output}"
     for line in result.stdout.splitlines():  # every figure it announced exists
         if line.startswith("saved figure: "):
             assert Path(line.removeprefix("saved figure: ")).is_file(), line
+    if path.stem == "puzzles":  # shipped unsolved: every check ran on a stub and reported it
+        assert re.search(r"^0 of \d+ solved$", result.stdout, re.M), output
 
 
 def _load(path: Path):
