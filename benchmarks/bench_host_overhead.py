@@ -138,7 +138,7 @@ def main(argv=None) -> int:
             fn()
             profiler = cProfile.Profile()
             profiler.runcall(lambda: [fn() for _ in range(calls)])
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
             return 0
         print(f"machine: {machine()}")
         print(f"LeNet-5 layer shapes at batch {args.batch}; every Triton launch stubbed out; ", end="")

@@ -160,8 +160,12 @@ def load_triton(module: str) -> ModuleType:
     """Import ``minigrad.ops.<module>`` (a ``*_kernels`` module) for the Triton path.
 
     Switches Triton's interpreter on first when there is no GPU, and explains
-    what is missing when triton cannot be imported.
+    what is missing when triton cannot be imported.  Every op's call asks for its module, so a
+    module once loaded is returned from a dict: the checks below cost tens of microseconds.
     """
+    loaded = _loaded_kernels.get(module)
+    if loaded is not None:
+        return loaded
     if not triton_available():
         raise RuntimeError(
             "the Triton kernel path needs the 'triton' package (Linux only): "
@@ -177,7 +181,11 @@ def load_triton(module: str) -> ModuleType:
             "triton was imported before minigrad could switch its interpreter on and there is no GPU; "
             "set TRITON_INTERPRET=1 in the environment (or import minigrad's kernels before triton)"
         )
-    return importlib.import_module(f"minigrad.ops.{module}")
+    loaded = _loaded_kernels[module] = importlib.import_module(f"minigrad.ops.{module}")
+    return loaded
+
+
+_loaded_kernels: dict[str, ModuleType] = {}
 
 
 @dataclass(frozen=True)
@@ -273,9 +281,20 @@ def is_torch_tensor(x) -> bool:
 
 def numpy_dtype(dtype) -> np.dtype:
     """The NumPy dtype for a NumPy dtype or a torch dtype (``torch.float32`` -> ``float32``)."""
+    try:
+        return _numpy_dtypes[dtype]  # every op asks, for a handful of dtypes: remember the answers
+    except (KeyError, TypeError):  # TypeError: an unhashable argument, which np.dtype then explains
+        pass
     if type(dtype).__module__ == "torch":  # a torch.dtype
-        return np.dtype(str(dtype).removeprefix("torch."))
-    return np.dtype(dtype)
+        found = np.dtype(str(dtype).removeprefix("torch."))
+    else:
+        found = np.dtype(dtype)
+    if len(_numpy_dtypes) < 64:
+        _numpy_dtypes[dtype] = found
+    return found
+
+
+_numpy_dtypes: dict = {}
 
 
 def device_of(array) -> str:

@@ -67,7 +67,7 @@ import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
 from .conv import ConvGeometry
-from .triton_common import Config, as_torch, compile_spec, input_precision
+from .triton_common import Config, as_torch, cdiv, compile_spec, input_precision
 
 
 # -------------------------------------------------------------------------------------- forward
@@ -416,9 +416,9 @@ MIN_PIXELS_PER_SPLIT = 512
 
 def weight_split(geo: ConvGeometry, cfg: Config) -> int:
     """How many slices grad_weight's reduction over the N*OH*OW output pixels is cut into."""
-    tiles = geo.G * triton.cdiv(geo.Og, cfg.block_m) * triton.cdiv(geo.Kg, cfg.block_n)
+    tiles = geo.G * cdiv(geo.Og, cfg.block_m) * cdiv(geo.Kg, cfg.block_n)
     pixels = geo.N * geo.OH * geo.OW
-    return max(1, min(triton.cdiv(pixels, MIN_PIXELS_PER_SPLIT), TARGET_PROGRAMS // tiles))
+    return max(1, min(cdiv(pixels, MIN_PIXELS_PER_SPLIT), TARGET_PROGRAMS // tiles))
 
 
 # ------------------------------------------------------------------------------------ launchers
@@ -445,7 +445,7 @@ def conv2d_forward(x, w, b, geo: ConvGeometry):
     if M > 0:
         cfg = forward_config(geo)
         tb = tb.contiguous() if tb is not None else None  # (O,): at most O elements copied
-        grid = (triton.cdiv(M, cfg.block_m), triton.cdiv(geo.Og, cfg.block_n), geo.G)
+        grid = (cdiv(M, cfg.block_m), cdiv(geo.Og, cfg.block_n), geo.G)
         conv2d_forward_kernel[grid](
             tx, tw, tb if tb is not None else y, y,
             geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW,
@@ -476,7 +476,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
         M = geo.N * geo.H * geo.W
         if M > 0:
             cfg = backward_input_config(geo)
-            grid = (triton.cdiv(M, cfg.block_m), triton.cdiv(geo.Cg, cfg.block_n), geo.G)
+            grid = (cdiv(M, cfg.block_m), cdiv(geo.Cg, cfg.block_n), geo.G)
             conv2d_backward_input_kernel[grid](
                 tg, tw, dx,
                 geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Og * geo.KH * geo.KW, geo.KH, geo.KW,
@@ -490,13 +490,13 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
     if need_w or need_b:
         cfg = backward_weight_config(geo)
         P = geo.N * geo.OH * geo.OW
-        n_split = max(1, min(split, triton.cdiv(max(P, 1), cfg.block_k))) if split else weight_split(geo, cfg)
+        n_split = max(1, min(split, cdiv(max(P, 1), cfg.block_k))) if split else weight_split(geo, cfg)
         # Slice length: a multiple of BLOCK_K, so that every slice but the last is full.
-        per_split = triton.cdiv(triton.cdiv(max(P, 1), n_split), cfg.block_k) * cfg.block_k
-        n_split = triton.cdiv(max(P, 1), per_split)
+        per_split = cdiv(cdiv(max(P, 1), n_split), cfg.block_k) * cfg.block_k
+        n_split = cdiv(max(P, 1), per_split)
         dw_part = torch.empty((n_split, geo.O, geo.Kg), dtype=dtype, device=device)
         db_part = torch.empty((n_split, geo.O), dtype=dtype, device=device) if need_b else None
-        grid = (triton.cdiv(geo.Og, cfg.block_m), triton.cdiv(geo.Kg, cfg.block_n), geo.G * n_split)
+        grid = (cdiv(geo.Og, cfg.block_m), cdiv(geo.Kg, cfg.block_n), geo.G * n_split)
         conv2d_backward_weight_kernel[grid](
             tg, tx, dw_part, db_part if need_b else dw_part,
             geo.H, geo.W, geo.OH, geo.OW, P, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW, geo.O,
@@ -525,7 +525,7 @@ def _sum_partials(part: torch.Tensor) -> torch.Tensor:
         return part[0]
     out = torch.empty(part.shape[1:], dtype=part.dtype, device=part.device)
     L = out.numel()
-    sum_partials_kernel[(triton.cdiv(L, SUM_BLOCK),)](part, out, part.shape[0], L, BLOCK=SUM_BLOCK, num_warps=4)
+    sum_partials_kernel[(cdiv(L, SUM_BLOCK),)](part, out, part.shape[0], L, BLOCK=SUM_BLOCK, num_warps=4)
     return out
 
 

@@ -51,6 +51,7 @@ float64 inputs are multiplied and accumulated in float64 (DMMA instructions on s
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import torch
@@ -59,7 +60,7 @@ import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
 from .matmul import check_matmul_dtypes, check_matmul_shapes
-from .triton_common import Config, as_torch, compile_spec, input_precision
+from .triton_common import Config, as_torch, cdiv, compile_spec, input_precision
 
 
 # --------------------------------------------------------------------------------------- kernel
@@ -184,9 +185,10 @@ CONFIGS = (SMALL, LARGE)
 MIN_PROGRAMS_FOR_LARGE = 128
 
 
+@functools.lru_cache(maxsize=1024)
 def pick_config(batch: int, M: int, N: int, K: int) -> Config:
     """SMALL or LARGE for a (batch, M, K) @ (batch, K, N) problem; see the notes on each config."""
-    tiles = batch * triton.cdiv(M, LARGE.block_m) * triton.cdiv(N, LARGE.block_n)
+    tiles = batch * cdiv(M, LARGE.block_m) * cdiv(N, LARGE.block_n)
     return LARGE if tiles >= MIN_PROGRAMS_FOR_LARGE else SMALL
 
 
@@ -201,7 +203,7 @@ def _launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, config: Config | 
     assert b.shape == (B, K, N) and c.shape == (B, M, N), f"matmul: bad launch shapes {a.shape} {b.shape} {c.shape}"
     assert a.dtype == b.dtype == c.dtype, f"matmul: launch dtypes differ: {a.dtype} {b.dtype} {c.dtype}"
     cfg = config or pick_config(B, M, N, K)
-    grid = (B * triton.cdiv(M, cfg.block_m) * triton.cdiv(N, cfg.block_n),)
+    grid = (B * cdiv(M, cfg.block_m) * cdiv(N, cfg.block_n),)
     matmul_kernel[grid](
         a,
         b,
@@ -256,18 +258,29 @@ def _fold_rows(x: torch.Tensor) -> torch.Tensor | None:
     return x.as_strided((rows, x.shape[-1]), (row_stride, x.stride(-1)))
 
 
+def _broadcast_batch(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast of two batch shapes that :mod:`minigrad.ops.matmul` has already checked (plain
+    Python: ``torch.broadcast_shapes`` costs tens of microseconds per call, on every launch)."""
+    n = max(len(s1), len(s2))
+    s1, s2 = (1,) * (n - len(s1)) + s1, (1,) * (n - len(s2)) + s2
+    return tuple(b if a == 1 else a for a, b in zip(s1, s2))
+
+
 def _bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a: (..., M, K) @ b: (..., K, N)`` with broadcast batch dimensions; returns a new contiguous tensor.
 
     Both operands are at least 2-D.  See the module docstring for the folding and merging.
     """
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    batch = _broadcast_batch(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
     c = torch.empty((*batch, M, N), dtype=a.dtype, device=a.device)
     if c.numel() == 0:
         return c
     if K == 0:  # an empty sum: torch gives zeros (the kernel would too, but no need to launch)
         return c.zero_()
+    if a.ndim == 2 and b.ndim == 2:  # the common case (linear layers), without the batch machinery
+        _launch(a.unsqueeze(0), b.unsqueeze(0), c.unsqueeze(0))
+        return c
 
     # x: (..., M, K) @ w: (K, N): fold the batch into the rows -- one plain (B*M, K) @ (K, N).
     if b.ndim == 2 and a.ndim > 2:

@@ -54,7 +54,7 @@ import triton
 import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
-from .triton_common import as_torch, compile_spec
+from .triton_common import as_torch, cdiv, compile_spec
 
 #: The tile sizes the launchers choose from (see the module docstring); each compiles once per kernel.
 BLOCKS = (32, 64, 128, 256)
@@ -228,7 +228,7 @@ def max_pool2d_forward(x, geo):
     idx = torch.empty((geo.N, geo.C, geo.OH, geo.OW), dtype=torch.int64, device=xt.device)
     if out.numel():
         block, num_warps = launch_config(geo.OH * geo.OW)
-        tiles = -(-geo.OH * geo.OW // block)  # cdiv in Python's ints
+        tiles = cdiv(geo.OH * geo.OW, block)
         max_pool2d_forward_kernel[(geo.N * geo.C * tiles,)](
             xt, out, idx, tiles, geo.C, geo.H, geo.W, geo.OH, geo.OW, *xt.stride(), *_geometry_args(geo),
             BLOCK=block, num_warps=num_warps,
@@ -245,7 +245,7 @@ def max_pool2d_backward(g, indices, geo):
     dx = torch.empty(geo.in_shape4, dtype=gt.dtype, device=gt.device)
     if dx.numel():
         block, num_warps = launch_config(geo.H * geo.W)
-        tiles = -(-geo.H * geo.W // block)
+        tiles = cdiv(geo.H * geo.W, block)
         max_pool2d_backward_kernel[(geo.N * geo.C * tiles,)](
             gt, it, dx, tiles, geo.C, geo.H, geo.W, geo.OH, geo.OW, *gt.stride(), *_geometry_args(geo),
             BLOCK=block, num_warps=num_warps,

@@ -81,7 +81,7 @@ import triton
 import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
-from .triton_common import as_torch, compile_spec, online_softmax_step
+from .triton_common import as_torch, cdiv, compile_spec, online_softmax_step
 
 MAX_BLOCK = 1024  # longest chunk of a row held in registers; longer rows loop (see module docstring)
 MIN_BLOCK = 128
@@ -633,7 +633,7 @@ def _scale_rows(g, rows, reduction: str, norm, target=None, ignore_index: int = 
     out = torch.empty_like(rows)
     numel = out.numel()
     if numel:
-        cross_entropy_backward_kernel[(triton.cdiv(numel, SCALE_BLOCK),)](
+        cross_entropy_backward_kernel[(cdiv(numel, SCALE_BLOCK),)](
             rows,
             scale,
             target if target is not None else rows,  # t_ptr: not read without HAS_IGNORE

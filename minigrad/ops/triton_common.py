@@ -35,6 +35,16 @@ def input_precision(dtype) -> str:
     return "tf32" if ALLOW_TF32 and dtype == torch.float32 else "ieee"
 
 
+def cdiv(n: int, d: int) -> int:
+    """``ceil(n / d)`` for positive ``d``: how many blocks of ``d`` cover ``n`` -- a grid's size.
+
+    Launchers call this instead of ``triton.cdiv``, which is a Triton constexpr function: calling it
+    on the host goes through Triton's function wrapper, a few microseconds per call where this is
+    one integer division (grids are computed on every launch).
+    """
+    return -(-n // d)
+
+
 def as_torch(a) -> torch.Tensor:
     """A torch view of a NumPy array (zero-copy), or a torch tensor as it is, for a kernel launch.
 
