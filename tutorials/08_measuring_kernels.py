@@ -642,7 +642,7 @@ savefig(fig, "08_registers_and_spills")
 # | format | sign, exponent, mantissa bits | unit roundoff | largest value | where |
 # |---|---|---|---|---|
 # | fp32 | 1, 8, 23 | 6.0e-8 | 3.4e38 | storage and accumulators |
-# | TF32 | 1, 8, 10 | 4.9e-4 | 3.4e38 | only inside a tensor core: fp32 inputs with 13 mantissa bits rounded off |
+# | TF32 | 1, 8, 10 | 4.9e-4 rounded, 9.8e-4 cut | 3.4e38 | inside tensor cores: fp32 inputs minus 13 mantissa bits |
 # | fp16 | 1, 5, 10 | 4.9e-4 | 65504 | storage (range: gradients need loss scaling) |
 # | bf16 | 1, 8, 7 | 3.9e-3 | 3.4e38 | storage (fp32's range, fewer digits) |
 #
@@ -651,7 +651,7 @@ savefig(fig, "08_registers_and_spills")
 # inputs exactly and adds the products into fp32: the only large error is the rounding of the
 # *inputs*, once, and it does not grow with K.  An **fp16 accumulator** instead rounds the running
 # sum to 11 bits as it goes, and that error grows with the number of terms K.  **TF32** is the
-# tensor cores' way to take fp32 inputs: `tl.dot(..., input_precision="tf32")` rounds each input to
+# tensor cores' way to take fp32 inputs: `tl.dot(..., input_precision="tf32")` reduces each input to
 # a 10-bit mantissa (fp16's precision, fp32's range) and accumulates in fp32, for 495 instead of
 # 67 TFLOP/s.  (minigrad uses "ieee", exact fp32, so that GPU, interpreter and NumPy agree:
 # `ALLOW_TF32` in `minigrad/ops/triton_common.py`.)
@@ -758,19 +758,22 @@ for upcast in (False, True):
 # kernel still loads bfloat16 (half the bytes), converts the blocks to float32 and multiplies
 # those.  That computes exactly what a tensor core computes, because the product of two 8-bit
 # mantissas is exact in float32 and the sums are float32 in both.  The interpreter also ignores
-# `input_precision`: its `tl.dot` is always true fp32, so for TF32 the cell below rounds the inputs
-# to 10 mantissa bits itself (round to nearest, ties away from zero, as the GPU's
-# `cvt.rna.tf32.f32` instruction does) and multiplies those in fp32.
+# `input_precision`: its `tl.dot` is always true fp32, so for TF32 the cell below reduces the inputs
+# to 10 mantissa bits itself and multiplies those in fp32.  It *cuts* the lowest 13 bits, as a
+# GPU running Triton's code does: compiled for an H100, the kernel hands the fp32 bits to the
+# tensor-core instruction (`wgmma`) with no rounding instruction before it (its PTX has no
+# `cvt.rna.tf32.f32`), and the tensor core reads only the top 10 mantissa bits.  Cutting
+# instead of rounding to nearest doubles the worst-case error.
 #
 # Now the error of every variant against a float64 product of the same float64 numbers, for a
 # 16 x K by K x 16 product (one program) and growing K, with standard normal inputs:
 
 
 # %%
-def round_to_tf32(x: torch.Tensor) -> torch.Tensor:
-    """float32 -> the nearest float32 with a 10-bit mantissa (ties away from zero): a TF32 value."""
+def cut_to_tf32(x: torch.Tensor) -> torch.Tensor:
+    """float32 -> float32 with the lowest 13 mantissa bits zeroed (rounded toward zero): a TF32 value."""
     bits = x.to(torch.float32).view(torch.int32)
-    return ((bits + 0x1000) & -0x2000).view(torch.float32)  # add half of the lowest kept bit, cut 13 bits
+    return (bits & -0x2000).view(torch.float32)  # -0x2000 = ...1110 0000 0000 0000: keeps sign, exponent, 10 bits
 
 
 variants = {  # name: (input dtype, accumulator, input precision)
@@ -786,7 +789,7 @@ def variant_product(a64, b64, dtype, acc, precision):
     """a64 @ b64 (float64, on the CPU) computed by the kernel in one variant, returned as float64."""
     a, b = a64.to(DEVICE, dtype), b64.to(DEVICE, dtype)
     if precision == "tf32" and triton_runs_interpreted():  # the interpreter's tl.dot is always true fp32
-        a, b, precision = round_to_tf32(a), round_to_tf32(b), "ieee"
+        a, b, precision = cut_to_tf32(a), cut_to_tf32(b), "ieee"
     return precision_matmul(a, b, acc, precision).double().cpu()
 
 
@@ -820,13 +823,10 @@ for dtype in (torch.float16, torch.bfloat16):  # with an fp32 accumulator, the e
 
 fig, ax = plt.subplots(figsize=(7, 4.2))
 for (name, errs), color in zip(errors.items(), ["#555555", "#2b6cb0", "#2f855a", "#805ad5", "#c05621"]):
-    if name.startswith("TF32"):  # the same numbers as fp16 inputs: hollow squares around its dots
-        ax.plot(Ks, errs, "s--", color=color, label=name, markersize=10, markerfacecolor="none", zorder=3)
-    else:
-        ax.plot(Ks, errs, "o-", color=color, label=name)
-for u, label in ((2.0**-11, "fp16 / TF32 unit roundoff"), (2.0**-8, "bf16 unit roundoff")):
+    ax.plot(Ks, errs, "s--" if name.startswith("TF32") else "o-", color=color, label=name)
+for u, label in ((2.0**-11, "fp16 unit roundoff"), (2.0**-8, "bf16 unit roundoff")):
     ax.axhline(u, color="#999999", linestyle=":", linewidth=0.8)
-    ax.text(Ks[-1], u * 1.12, label, fontsize=7.5, color="#666666", ha="right")
+    ax.text(1.01, u, label, transform=ax.get_yaxis_transform(), fontsize=7.5, color="#666666", va="center")
 ax.set_xscale("log", base=2)
 ax.set_yscale("log")
 ax.set_xlabel("K (terms in each sum)")
@@ -837,10 +837,12 @@ savefig(fig, "08_half_precision")
 
 # %% [markdown]
 # Read it by rows.  fp32 with exact products stays near its unit roundoff (6e-8) and grows slowly
-# with K.  TF32 and fp16 inputs with an fp32 accumulator have the same error, ~3e-4: both keep 10
-# mantissa bits, and for these inputs fp16's smaller range does not matter.  bf16 is ~8 times
-# worse (3 bits fewer), and neither grows with K: the last lines show that, against the exact
-# product of the already-rounded inputs, the kernel is as accurate as fp32.  The fp16 accumulator
+# with K.  fp16 inputs with an fp32 accumulator are off by ~3e-4, the rounding of 10 mantissa bits
+# (for these inputs fp16's smaller range does not matter).  TF32 keeps as many bits but cuts
+# instead of rounding, and is off by two to three times that (cutting always errs toward zero,
+# so its errors add up instead of cancelling).  bf16 is ~8 times worse than fp16 (3 bits
+# fewer).  None of them grows with K: the last lines show that, against the exact product of the
+# already-rounded inputs, the kernel with an fp32 accumulator is as accurate as fp32.  The fp16 accumulator
 # starts at the fp16 inputs' error and grows with K, because every k-step rounds the running sum
 # to 11 bits.  (Under the interpreter the 16 products of one k-step are summed in float32 and
 # rounded once, about what a GPU's fp16 tensor-core instruction does; a GPU may round more often.)
@@ -1005,9 +1007,10 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 #   honestly, ideally by letting the kernel count them.
 # * A kernel's **registers, spills and shared memory** come from compiling it for the GPU, which
 #   works on a CPU-only machine: `benchmarks/kernel_resources.py`.
-# * **Store in fp16 or bf16, accumulate in fp32**: the error is the inputs' rounding (fp16 and
-#   TF32 ~3e-4, bf16 ~2e-3 here) and does not grow with K; an fp16 accumulator's does.  Tensor
-#   cores run fp16/bf16 at twice TF32's and ~15 times fp32 FMA's nominal rate.  Check a new dtype
+# * **Store in fp16 or bf16, accumulate in fp32**: the error is the inputs' rounding (~3e-4 for
+#   fp16, two to three times that for TF32 as Triton compiles it, ~2e-3 for bf16 here) and does not grow
+#   with K; an fp16 accumulator's does.  Tensor cores run fp16/bf16 at twice TF32's and ~15 times
+#   fp32 FMA's nominal rate.  Check a new dtype
 #   against a float64 reference: the interpreter's bf16 `tl.dot` is wrong without a word.
 # * **`triton.autotune`** times every config at the first call for each key and caches the best:
 #   a GPU measurement, so under the interpreter it only checks that every config is correct.
