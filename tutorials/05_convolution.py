@@ -120,6 +120,70 @@ animation = FuncAnimation(fig, draw_frame, frames=n_frames, interval=700)
 save_animation(animation, "05_sliding_filter", fps=1.5)
 
 # %% [markdown]
+# ### Several input channels: one filter spans them all
+#
+# An RGB image has three channels, and the feature maps inside a network have many.  A filter then
+# has one `3 x 3` slice **per input channel**: it is a `C x 3 x 3` box that covers the same window
+# in every channel at once.  At each position each slice makes its nine products with its own
+# channel, and **all** `C * 9` products are added into **one** output value: the per-channel sums
+# are partial sums of a single number, not separate outputs.  Each **output** channel has its own
+# such box, so a layer with `O` output channels has `O` filters and a weight of shape
+# `(O, C, KH, KW)`.  Below, `C = 3` and one filter (`O = 1`): the window moves over all three planes
+# together, and the three partial sums add up to the output value.
+
+# %%
+C_demo, H_demo = 3, 5
+img3 = rng.integers(0, 3, size=(C_demo, H_demo, H_demo))
+filt3 = rng.integers(-1, 3, size=(C_demo, 3, 3))  # w[0]: the one filter, a C x 3 x 3 box
+OH3 = H_demo - 3 + 1
+partial3 = np.array(  # partial[c, r, s]: channel c's nine products at window (r, s), summed
+    [
+        [[(img3[ch, r : r + 3, s : s + 3] * filt3[ch]).sum() for s in range(OH3)] for r in range(OH3)]
+        for ch in range(C_demo)
+    ]
+)
+out3 = partial3.sum(axis=0)  # one output value per position: the sum over channels of the partial sums
+torch_out3 = torch.nn.functional.conv2d(torch.from_numpy(img3[None]), torch.from_numpy(filt3[None]))
+assert np.array_equal(out3, torch_out3[0, 0].numpy()), "the animation's numbers are PyTorch's conv2d"
+
+tints = ["#fde0dc", "#dcf5e3", "#dbe9f6"]  # one colour per channel: its window and its slice of the filter
+edges = ["#c53030", "#2f855a", "#2b6cb0"]
+n_frames3 = 3 if QUICK else OH3 * OH3
+fig3, ax3 = plt.subplots(figsize=(10.5, 5.8))
+fig3.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.99)
+
+
+def draw_channels_frame(frame: int) -> None:
+    ax3.clear()
+    r, s = divmod(frame, OH3)
+    for ch in range(C_demo):
+        x0 = ch * 6.5
+        colors = [[tints[ch] if r <= i < r + 3 and s <= j < s + 3 else "white" for j in range(5)] for i in range(5)]
+        draw_grid(ax3, img3[ch].tolist(), x0, 0, colors, title=f"input channel {ch}")
+        ax3.add_patch(Rectangle((x0 + s, r), 3, 3, fill=False, edgecolor=edges[ch], linewidth=2.5))
+        draw_grid(ax3, filt3[ch].tolist(), x0 + 1, 6.4, [[tints[ch]] * 3] * 3, title=f"filter slice w[0, {ch}]")
+        ax3.text(x0 + 2.5, 10.0, f"sum = {partial3[ch, r, s]}", ha="center", fontsize=10, color=edges[ch])
+        if ch < C_demo - 1:
+            ax3.text(x0 + 5.75, 10.0, "+", ha="center", fontsize=14)
+    ax3.text(18.9, 10.0, "=", ha="center", fontsize=14)
+    shown = [[out3[i, j] if i * OH3 + j <= frame else None for j in range(OH3)] for i in range(OH3)]
+    out_colors = [["#e07b39" if (i, j) == (r, s) else "#f2f2f2" for j in range(OH3)] for i in range(OH3)]
+    draw_grid(ax3, shown, 20.2, 1, out_colors, title="output channel 0")
+    ax3.text(21.7, 10.0, f"{out3[r, s]}", ha="center", fontsize=11, fontweight="bold", color="#c05621")
+    sums = " + ".join(str(partial3[ch, r, s]) for ch in range(C_demo))
+    ax3.text(
+        11.5, 11.4, f"out[0, {r}, {s}] = {sums} = {out3[r, s]}   (27 products, one value)", ha="center", fontsize=10
+    )
+    ax3.set_xlim(-0.3, 23.6)
+    ax3.set_ylim(12.0, -1.0)
+    ax3.set_aspect("equal")
+    ax3.axis("off")
+
+
+animation3 = FuncAnimation(fig3, draw_channels_frame, frames=n_frames3, interval=1000)
+save_animation(animation3, "05_sliding_filter_channels", fps=1.0)
+
+# %% [markdown]
 # With `C` input channels the filter is `C x KH x KW`: a box that covers all channels of the window,
 # and the sum runs over all `C * KH * KW` products.  With `O` filters there are `O` output channels.
 # Stride `S` moves the filter `S` pixels per step; padding `P` adds `P` rows and columns of zeros

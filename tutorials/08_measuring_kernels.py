@@ -19,10 +19,13 @@
 # 2. why the **interpreter's** times say nothing about GPU speed;
 # 3. **memory traffic vs compute**: counting a kernel's bytes (by instrumenting it), arithmetic
 #    intensity, and the **roofline** of an H100 (its nominal datasheet numbers);
-# 4. **comparing with PyTorch** on the CPU, fairly;
+# 4. **comparing with PyTorch** on the CPU, fairly (why the CPU numbers are what they are is in
+#    `benchmarks/CPU_INTERNALS.md`);
 # 5. the **GPU compile report** without a GPU: compile a kernel for an H100 on this machine and read
 #    its registers, spills and shared memory, and see a bigger block spill;
-# 6. and an **exercise**: predict the bytes a tiled matmul moves; the checker measures them.
+# 6. **half precision**: tutorial 4's matmul on fp16 and bf16 inputs with an fp32 accumulator, TF32,
+#    and an fp16 accumulator whose error grows with K; then **autotuning** the same kernel;
+# 7. and an **exercise**: predict the bytes a tiled matmul moves; the checker measures them.
 #
 # It builds on tutorial 2 (kernels, the interpreter) and tutorial 4 (the tiled matmul).
 
@@ -54,7 +57,6 @@ if not torch.cuda.is_available():  # no GPU: Triton's interpreter runs the kerne
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # silences a Triton 3.9 warning; keeps its default
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -69,10 +71,11 @@ from _common import DEVICE, QUICK, ROOT, savefig
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from minigrad.backend import triton_runs_interpreted
 from minigrad.testing import check_kernel
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _timing import machine, median_ms, time_pair  # noqa: E402  (benchmarks/_timing.py: the project's timing helper)
+from _timing import machine, time_pair  # noqa: E402  (benchmarks/_timing.py: the project's timing helper)
 
 torch.manual_seed(0)
 print(machine())
@@ -214,15 +217,24 @@ def relu_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
     tl.store(out_ptr + offsets, tl.maximum(tl.load(x_ptr + offsets, mask=mask), 0.0), mask=mask)
 
 
-def interpreted_seconds(n, block, repeats=3):
+# What runs the kernel here: the interpreter, or the compiled kernel on the GPU (the labels say which).
+RAN = "interpreted" if triton_runs_interpreted() else "compiled (GPU)"
+
+
+def relu_seconds(n, block, repeats=3):
+    """Median seconds of one ReLU launch; on a GPU it synchronises, or it would time only the launch."""
     x = torch.randn(n, device=DEVICE)
     out = torch.empty_like(x)
     grid = (triton.cdiv(n, block),)
-    relu_kernel[grid](x, out, n, BLOCK=block)  # warm-up
+    relu_kernel[grid](x, out, n, BLOCK=block)  # warm-up (on a GPU: compiles)
     runs = []
     for _ in range(repeats):
+        if DEVICE == "cuda":
+            torch.cuda.synchronize()
         start = time.perf_counter()
         relu_kernel[grid](x, out, n, BLOCK=block)
+        if DEVICE == "cuda":
+            torch.cuda.synchronize()
         runs.append(time.perf_counter() - start)
     assert torch.equal(out, torch.relu(x))
     return statistics.median(runs)
@@ -230,10 +242,10 @@ def interpreted_seconds(n, block, repeats=3):
 
 sizes = [2**13] if QUICK else [2**13, 2**15]
 blocks = [64, 256, 1024, 4096]
-results = [(n, bs, triton.cdiv(n, bs), interpreted_seconds(n, bs)) for n in sizes for bs in blocks]
-print(f"{'n':>7} {'BLOCK':>6} {'programs':>9} {'interpreted':>12} {'bytes a GPU moves':>18}")
+results = [(n, bs, triton.cdiv(n, bs), relu_seconds(n, bs)) for n in sizes for bs in blocks]
+print(f"{'n':>7} {'BLOCK':>6} {'programs':>9} {RAN:>15} {'bytes a GPU moves':>18}")
 for n, bs, programs, seconds in results:
-    print(f"{n:>7} {bs:>6} {programs:>9} {seconds * 1e3:>9.1f} ms {8 * n / 1e3:>14.0f} KB")
+    print(f"{n:>7} {bs:>6} {programs:>9} {seconds * 1e3:>12.3f} ms {8 * n / 1e3:>15.0f} KB")
 
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for n in sizes:
@@ -244,8 +256,8 @@ for n in sizes:
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("programs in the grid")
-ax.set_ylabel("interpreted time (ms)")
-ax.set_title("ReLU under the interpreter: time follows the number of programs", fontsize=10)
+ax.set_ylabel(f"{RAN} time (ms)")
+ax.set_title(f"ReLU, {RAN}: time against the number of programs", fontsize=10)
 ax.legend(fontsize=8)
 savefig(fig, "08_interpreter_cost")
 
@@ -492,163 +504,16 @@ savefig(fig, "08_cpu_vs_torch")
 # Read the ratios, not the absolute numbers, and only on the machine printed at the top.  For
 # the full table at LeNet's shapes, run `python benchmarks/bench_ops_cpu.py`.
 #
-# ### Memory has costs that a small benchmark hides
+# ### Where the CPU numbers come from
 #
-# Two of them cost this project wrong conclusions before it measured them.
-#
-# **Fresh memory costs a page fault per 4 KiB page.**  The operating system hands a process
-# memory lazily: a newly mapped page is only really provided on its first write, and that first
-# write traps into the kernel (a *minor page fault*).  Python can count them:
-# `resource.getrusage(...).ru_minflt`.  Below, the same 40 MB are written twice: once into a
-# fresh array each call (glibc's `malloc` takes blocks this large straight from the OS and gives
-# them back on `free`), once into an array allocated once and reused.
-
-
-# %%
-def minor_faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-
-
-n_floats = 10_000_000  # 40 MB of float32
-kept = np.empty(n_floats, np.float32)
-for label, write in (
-    ("fresh array every call", lambda: np.ones(n_floats, np.float32)),
-    ("one array, reused", lambda: kept.fill(1.0)),
-):
-    write()  # warm-up
-    f0, t0 = minor_faults(), time.perf_counter()
-    for _ in range(5):
-        write()
-    per_call_ms, faults = (time.perf_counter() - t0) / 5 * 1e3, (minor_faults() - f0) / 5
-    print(f"{label:>24}: {per_call_ms:6.2f} ms, {faults:6.0f} page faults per call")
-
-# %% [markdown]
-# The bytes written are the same; the fresh array also pays for its page faults, in which the
-# operating system finds and zeroes every new page.  (Fewer faults than 40 MB / 4 KiB appear where
-# Linux backs large arrays with 2 MiB "huge" pages, as NumPy asks it to; each fault then zeroes
-# more.)  On this project's machine: 9.2 ms against 3.8 ms.  This is why minigrad's conv2d keeps
-# its temporaries in reused scratch buffers (`_scratch` in `minigrad/ops/conv_numpy.py`).
-#
-# It also bit the benchmarks: glibc gives freed memory back to the OS once enough of it piles up
-# at the top of its heap, so at batch 256, where a LeNet step frees and re-allocates tens of MB,
-# *both* libraries paid thousands of faults per step (here about a quarter of the step), in
-# amounts that depended on what had run before in the process.  The benchmark scripts now ask
-# glibc to keep freed memory (`_timing.keep_freed_memory`) and print the faults per call next to
-# every time.
-#
-# **A part timed alone runs from a warm cache.**  The same copy runs at very different speeds
-# depending on whether its data fits in the caches:
-
-# %%
-for mb in (1, 4, 32) if QUICK else (0.5, 1, 2, 4, 8, 16, 32):
-    src = np.ones(int(mb * 2**20) // 4, np.float32)
-    dst = np.empty_like(src)
-    reps = max(3, int(64 / mb))
-    np.copyto(dst, src)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        np.copyto(dst, src)
-    seconds = (time.perf_counter() - t0) / reps
-    print(f"copy {mb:>4} MB: {2 * src.nbytes / seconds / 1e9:5.1f} GB/s (bytes read + written per second)")
-
-# %% [markdown]
-# On this project's machine the copy ran at ~50 GB/s up to 4 MB and ~10-14 GB/s from 8 MB on:
-# the caches a process really gets were far smaller than the 32 MB L3 that `lscpu` reports (it is
-# shared with other virtual machines).  So timing each step of an algorithm alone, in a loop,
-# measures it with its data in cache, and the sum of the parts can be half of the whole.  For
-# an earlier version of conv2d's backward at LeNet's second layer (batch 64) the parts summed to
-# 1.7 ms alone and the whole took 3.2 ms: its im2col columns and their gradient, 3.8 MB each, did
-# not fit together.  Writing the gradient into the columns' buffer (the columns are dead by then)
-# made forward + backward ~25% faster at batch 64 and ~10% at batch 256.  Measure the whole, in
-# the order it really runs, before believing a sum of parts.
-#
-# ### The same product, at two speeds
-#
-# A BLAS library is not one algorithm: for each call it picks a kernel and a way to split the
-# work by the shapes, the memory order of the operands, the CPU it runs on.  Two calls that
-# compute exactly the same numbers can differ by 2-3x.  conv2d's weight gradient is such a
-# product: ``d W = GY @ X^T``, a (16, P) @ (P, 150) product for LeNet's second layer with P =
-# 6,400 pixels, or the same thing transposed, ``d W^T = X @ GY^T``.  And for the first layer,
-# (25, P) @ (P, 6) with P = 16,464, the same sum cut into three pieces of P, each a separate call:
-
-
-# %%
-gy2, x2 = rng.standard_normal((16, 6400), dtype=np.float32), rng.standard_normal((150, 6400), dtype=np.float32)
-gy1, x1 = rng.standard_normal((6, 16464), dtype=np.float32), rng.standard_normal((25, 16464), dtype=np.float32)
-thirds = [slice(0, 6666), slice(6666, 13332), slice(13332, 16464)]
-products = {
-    "layer 2: GY @ X^T": lambda: gy2 @ x2.T,
-    "layer 2: (X @ GY^T)^T": lambda: (x2 @ gy2.T).T,
-    "layer 1: X @ GY^T, one call": lambda: x1 @ gy1.T,
-    "layer 1: X @ GY^T, 3 pieces": lambda: sum(x1[:, p] @ gy1[:, p].T for p in thirds),
-}
-for name, fn in products.items():
-    print(f"{name:>28}: {median_ms(fn):.3f} ms")
-results = [fn() for fn in products.values()]  # the same numbers, up to float32 rounding
-assert np.allclose(results[0], results[1], rtol=1e-4, atol=1e-2)
-assert np.allclose(results[2], results[3], rtol=1e-4, atol=1e-2)
-try:  # which BLAS, and which of its kernels this CPU gets
-    from threadpoolctl import threadpool_info
-
-    print([(lib["internal_api"], lib["version"], lib.get("architecture")) for lib in threadpool_info()])
-except ImportError:
-    pass
-
-# %% [markdown]
-# On the 2-core Intel Xeon this was written on (OpenBLAS 0.3.31 with its AVX-512 "SkylakeX"
-# kernels, 2 threads): 0.48 against 0.27 ms for layer 2, and 0.22 ms in one call against 0.078 ms
-# in three pieces for layer 1.  The second finding has a precise cause: OpenBLAS multiplies
-# matrices of up to 100³ multiply-adds with a separate small-matrix kernel that reads the operands
-# where they are; larger calls first copy ("pack") both operands into blocks, which is most of the
-# work when the result is only 25 x 6.  Pieces of 6,000 pixels are fast, pieces of 8,192 are as
-# slow as one call.  With the AVX2 kernels (``OPENBLAS_CORETYPE=Haswell`` forces them) the three
-# pieces cost the same as one call.  minigrad's conv2d used both findings, with the numbers and the
-# machine written next to them -- a choice that rests on a library's internals must say where it
-# was measured.  (Its current design computes d W as one product per output row, pieces of that
-# size by construction, and still uses the first: see `minigrad/ops/conv_numpy.py`.)
-#
-# The machine matters as much.  The same minigrad code, conv2d's second layer at batch 64, measured
-# 1.7x PyTorch's time on a 2-core AMD EPYC and 2.5x on the Intel Xeon: PyTorch's oneDNN
-# convolution gains more from AVX-512 than NumPy's copies do.  A ratio without its machine is not a
-# result (`benchmarks/RESULTS.md` and `benchmarks/HISTORY.md` keep both machines' tables).
-#
-# ### The same copy, at two speeds
-#
-# Copies have the same trap, and no library picks for you.  minigrad's NumPy conv2d computes with
-# the batch innermost, (C, H, W, N), and copies its result back to PyTorch's (N, C, H, W).  As one
-# NumPy statement that is `out[...] = y.transpose(3, 0, 1, 2)`: NumPy walks `out` in memory order,
-# so along a row of `out` it reads `y` with a stride of N values.  Memory moves in 64-byte cache
-# lines, 16 float32 values of 16 consecutive images; the walk uses one of them and moves on, and
-# comes back for the next image only after a pass over all of `y`.  While `y` fits in the L2
-# cache, the line is still there.  Once it does not, every line is fetched from memory 16 times.
-# Copying tile by tile (64 images x 256 pixels of one channel, `_to_nchw` in conv_numpy.py) keeps each
-# tile's lines in cache until all their values are used.  Below, a small block and one that is
-# larger than a 2 MiB L2 cache, copied both ways:
-
-# %%
-from minigrad.ops.conv_numpy import _to_nchw  # noqa: E402
-
-for shape in [(16, 10, 10, 64), (16, 28, 28, 64)]:  # (C, H, W, N): 0.4 MB (LeNet's layer 2), 3.1 MB
-    y = rng.standard_normal(shape, dtype=np.float32)
-    out = np.empty((shape[3], *shape[:3]), np.float32)
-    one_copy = median_ms(lambda y=y, out=out: out.__setitem__(..., y.transpose(3, 0, 1, 2)), runs=5)
-    tiled = median_ms(lambda y=y, out=out: _to_nchw(out, y), runs=5)
-    assert np.array_equal(out, y.transpose(3, 0, 1, 2))
-    print(f"{y.nbytes / 2**20:.1f} MB {shape} -> (N, C, H, W): one copy {one_copy:.2f} ms, in tiles {tiled:.2f} ms")
-
-# %% [markdown]
-# On a 2-core Intel Xeon (2 MiB of L2 per core): 0.10 against 0.05 ms for the small block, 6.1
-# against 0.8 ms for the large one.  How much the one-statement copy loses depends on the machine's
-# caches and memory: on another 2-core machine the large block's gap was only 1.2x.  The cell above
-# prints yours.  LeNet's blocks are small, so LeNet never noticed; a first layer of 32 3x3 filters on MNIST
-# at batch 64 spent three quarters of its forward + backward in this one copy before the tiles.
-#
-# A copy can also hide where no copy is written.  `linear`'s weight gradient `g2^T @ x2` can be
-# computed as `(x2^T @ g2)^T`, the same numbers, and for LeNet's layers that product alone is
-# faster.  But it is a transposed *view*, and the first thing autograd does with a gradient is copy
-# it into `.grad` in C order: the transposing copy again.  For a 9216 -> 128 layer at batch 64,
-# product and copy took 11.2 ms that way and 1.1 ms the other.  Time the whole path a result
-# takes, not the one call you changed.
+# Why minigrad's NumPy path is as fast as it is on a CPU is a question about that CPU: fresh memory
+# costs a page fault per 4 KiB page, a step timed alone runs from a warm cache, a BLAS library
+# picks a different kernel for the same product by shape and memory order, and a transposing copy
+# can be several times slower once its data leaves the cache.
+# [`benchmarks/CPU_INTERNALS.md`](../benchmarks/CPU_INTERNALS.md) shows each effect with a snippet
+# to rerun and the numbers of two machines, and names the design choices in
+# `minigrad/ops/conv_numpy.py` that rest on them.  The lesson that carries over to GPU kernels:
+# **time the whole path a result takes**, in the order it really runs, not each part alone.
 #
 # ## 5. What the GPU compiler makes of a kernel, without a GPU
 #
@@ -764,7 +629,336 @@ savefig(fig, "08_registers_and_spills")
 # on the GPU.  `python benchmarks/kernel_resources.py` prints this report for every minigrad
 # kernel, for sm_90 and sm_80, and `tests/ops/test_compile.py` fails on any spill.
 #
-# ## 6. Exercise: predict a tiled matmul's traffic
+# ## 6. Half precision, TF32, and autotuning
+#
+# Section 3's roofline had two roofs, 67 TFLOP/s of fp32 FMA and 495 of TF32 tensor cores.  An H100
+# has a third: **989 TFLOP/s** (dense, nominal) for `tl.dot` on **fp16 or bf16** inputs.  Tensor
+# cores want narrow inputs for two reasons.  A multiplier's size grows with the square of the
+# mantissa width, so the same silicon does many more 11-bit (fp16) or 8-bit (bf16) products per
+# cycle than 24-bit (fp32) ones.  And a 2-byte element halves the bytes per value: twice the
+# values per byte of memory bandwidth, of shared memory and of registers, which also doubles a
+# kernel's arithmetic intensity.  The formats, by their bits:
+#
+# | format | sign, exponent, mantissa bits | unit roundoff | largest value | where |
+# |---|---|---|---|---|
+# | fp32 | 1, 8, 23 | 6.0e-8 | 3.4e38 | storage and accumulators |
+# | TF32 | 1, 8, 10 | 4.9e-4 rounded, 9.8e-4 cut | 3.4e38 | inside tensor cores: fp32 inputs minus 13 mantissa bits |
+# | fp16 | 1, 5, 10 | 4.9e-4 | 65504 | storage (range: gradients need loss scaling) |
+# | bf16 | 1, 8, 7 | 3.9e-3 | 3.4e38 | storage (fp32's range, fewer digits) |
+#
+# The trick that keeps this accurate is the **fp32 accumulator**.  The product of two 11-bit
+# mantissas has 22 bits and fits exactly in fp32's 24, so a tensor core multiplies fp16 (or bf16)
+# inputs exactly and adds the products into fp32: the only large error is the rounding of the
+# *inputs*, once, and it does not grow with K.  An **fp16 accumulator** instead rounds the running
+# sum to 11 bits as it goes, and that error grows with the number of terms K.  **TF32** is the
+# tensor cores' way to take fp32 inputs: `tl.dot(..., input_precision="tf32")` reduces each input to
+# a 10-bit mantissa (fp16's precision, fp32's range) and accumulates in fp32, for 495 instead of
+# 67 TFLOP/s.  (minigrad uses "ieee", exact fp32, so that GPU, interpreter and NumPy agree:
+# `ALLOW_TF32` in `minigrad/ops/triton_common.py`.)
+#
+# Tutorial 4's matmul kernel, with the precision as parameters: the input dtypes come from the
+# tensors, the accumulator's dtype and the input precision are compile-time constants.
+
+
+# %%
+@triton.jit
+def precision_matmul_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    stride_am,
+    stride_ak,
+    stride_bk,
+    stride_bn,
+    stride_cm,
+    stride_cn,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+):
+    """c = a @ b: tutorial 4's tiled_matmul_kernel with the precision as parameters.
+
+    a_ptr (M, K), b_ptr (K, N): float32, float16 or bfloat16 (both the same), any strides (in elements).
+    c_ptr (M, N): float32; the accumulator is converted to it when stored.
+    ACC_DTYPE : tl.float32, or tl.float16 for float16 inputs: the dtype the sums are kept in.
+    INPUT_PRECISION : "ieee" (exact fp32 products) or "tf32"; it only matters for float32 inputs.
+    UPCAST : convert the loaded blocks to float32 before tl.dot, the interpreter's way to multiply
+    bfloat16 (see below); the products are exact in float32 either way.
+    Grid: (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N)); one tile of c per program, looping over K.
+    """
+    pid_m = tl.program_id(axis=0)
+    pid_n = tl.program_id(axis=1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC_DTYPE)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        a_mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
+        b_mask = (offs_k[:, None] < K) & (offs_n[None, :] < N)
+        a = tl.load(a_ptr + offs_m[:, None] * stride_am + offs_k[None, :] * stride_ak, mask=a_mask, other=0.0)
+        b = tl.load(b_ptr + offs_k[:, None] * stride_bk + offs_n[None, :] * stride_bn, mask=b_mask, other=0.0)
+        if UPCAST:
+            a = a.to(tl.float32)
+            b = b.to(tl.float32)
+        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION, out_dtype=ACC_DTYPE)  # acc + a @ b
+    c_mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    tl.store(c_ptr + offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn, acc.to(tl.float32), mask=c_mask)
+
+
+def precision_matmul(a, b, acc_dtype=tl.float32, input_precision="ieee", upcast=None, block=16):
+    """a @ b as float32 for 2-D tensors on DEVICE; ``upcast=None``: only for bfloat16 under the interpreter."""
+    M, K = a.shape
+    N = b.shape[1]
+    if upcast is None:
+        upcast = triton_runs_interpreted() and a.dtype == torch.bfloat16
+    c = torch.empty((M, N), dtype=torch.float32, device=a.device)
+    grid = (triton.cdiv(M, block), triton.cdiv(N, block))
+    precision_matmul_kernel[grid](
+        a,
+        b,
+        c,
+        M,
+        N,
+        K,
+        *a.stride(),
+        *b.stride(),
+        *c.stride(),
+        BLOCK_M=block,
+        BLOCK_N=block,
+        BLOCK_K=block,
+        ACC_DTYPE=acc_dtype,
+        INPUT_PRECISION=input_precision,
+        UPCAST=upcast,
+    )
+    return c
+
+
+# %% [markdown]
+# First a check that pays for itself.  Triton's interpreter (version 3.9) keeps bfloat16 blocks as
+# their raw 16-bit patterns, in NumPy `uint16` arrays (NumPy has no bfloat16), and its `tl.dot`
+# hands those to NumPy's matmul, which multiplies the *integers*.  Loads, stores and conversions
+# of bfloat16 are right; only `tl.dot` is not, and it raises nothing:
+
+# %%
+a_bf, b_bf = (torch.randn(16, 16, device=DEVICE).to(torch.bfloat16) for _ in range(2))
+exact_bf = a_bf.double() @ b_bf.double()
+for upcast in (False, True):
+    c = precision_matmul(a_bf, b_bf, upcast=upcast)
+    print(f"bf16 tl.dot, UPCAST={upcast!s:>5} ({RAN}): max |error| {(c.double() - exact_bf).abs().max().item():.3g}")
+
+# %% [markdown]
+# Under the interpreter the first line is garbage (errors of billions, for products of numbers near
+# 1); on a GPU both lines are small.  So under the interpreter the launcher sets `UPCAST`: the
+# kernel still loads bfloat16 (half the bytes), converts the blocks to float32 and multiplies
+# those.  That computes exactly what a tensor core computes, because the product of two 8-bit
+# mantissas is exact in float32 and the sums are float32 in both.  The interpreter also ignores
+# `input_precision`: its `tl.dot` is always true fp32, so for TF32 the cell below reduces the inputs
+# to 10 mantissa bits itself and multiplies those in fp32.  It *cuts* the lowest 13 bits, as a
+# GPU running Triton's code does: compiled for an H100, the kernel hands the fp32 bits to the
+# tensor-core instruction (`wgmma`) with no rounding instruction before it (its PTX has no
+# `cvt.rna.tf32.f32`), and the tensor core reads only the top 10 mantissa bits.  Cutting
+# instead of rounding to nearest doubles the worst-case error.
+#
+# Now the error of every variant against a float64 product of the same float64 numbers, for a
+# 16 x K by K x 16 product (one program) and growing K, with standard normal inputs:
+
+
+# %%
+def cut_to_tf32(x: torch.Tensor) -> torch.Tensor:
+    """float32 -> float32 with the lowest 13 mantissa bits zeroed (rounded toward zero): a TF32 value."""
+    bits = x.to(torch.float32).view(torch.int32)
+    return (bits & -0x2000).view(torch.float32)  # -0x2000 = ...1110 0000 0000 0000: keeps sign, exponent, 10 bits
+
+
+variants = {  # name: (input dtype, accumulator, input precision)
+    "fp32 inputs, fp32 acc": (torch.float32, tl.float32, "ieee"),
+    "TF32 inputs, fp32 acc": (torch.float32, tl.float32, "tf32"),
+    "fp16 inputs, fp32 acc": (torch.float16, tl.float32, "ieee"),
+    "bf16 inputs, fp32 acc": (torch.bfloat16, tl.float32, "ieee"),
+    "fp16 inputs, fp16 acc": (torch.float16, tl.float16, "ieee"),
+}
+
+
+def variant_product(a64, b64, dtype, acc, precision):
+    """a64 @ b64 (float64, on the CPU) computed by the kernel in one variant, returned as float64."""
+    a, b = a64.to(DEVICE, dtype), b64.to(DEVICE, dtype)
+    if precision == "tf32" and triton_runs_interpreted():  # the interpreter's tl.dot is always true fp32
+        a, b, precision = cut_to_tf32(a), cut_to_tf32(b), "ieee"
+    return precision_matmul(a, b, acc, precision).double().cpu()
+
+
+def relative_error(c, exact):
+    return ((c - exact).norm() / exact.norm()).item()
+
+
+Ks = [32, 128, 512] if QUICK else [32, 128, 512, 2048]
+gen = torch.Generator().manual_seed(0)
+errors = {name: [] for name in variants}
+for K in Ks:
+    a64, b64 = (
+        torch.randn(16, K, dtype=torch.float64, generator=gen),
+        torch.randn(K, 16, dtype=torch.float64, generator=gen),
+    )
+    exact = a64 @ b64
+    for name, (dtype, acc, precision) in variants.items():
+        errors[name].append(relative_error(variant_product(a64, b64, dtype, acc, precision), exact))
+
+print(f"relative error ||c - exact|| / ||exact|| of a (16, K) @ (K, 16) product ({RAN})")
+print(f"{'':>24}" + "".join(f"{'K = ' + str(K):>12}" for K in Ks))
+for name, errs in errors.items():
+    print(f"{name:>24}" + "".join(f"{e:>12.1e}" for e in errs))
+for dtype in (torch.float16, torch.bfloat16):  # with an fp32 accumulator, the error is the inputs' rounding
+    a, b = a64.to(dtype), b64.to(dtype)
+    c = variant_product(a64, b64, dtype, tl.float32, "ieee")
+    print(
+        f"{str(dtype):>14}, K = {Ks[-1]}: error against the exact product of the *rounded* inputs "
+        f"{relative_error(c, a.double() @ b.double()):.1e}"
+    )
+
+fig, ax = plt.subplots(figsize=(7, 4.2))
+for (name, errs), color in zip(errors.items(), ["#555555", "#2b6cb0", "#2f855a", "#805ad5", "#c05621"]):
+    ax.plot(Ks, errs, "s--" if name.startswith("TF32") else "o-", color=color, label=name)
+for u, label in ((2.0**-11, "fp16 unit roundoff"), (2.0**-8, "bf16 unit roundoff")):
+    ax.axhline(u, color="#999999", linestyle=":", linewidth=0.8)
+    ax.text(1.01, u, label, transform=ax.get_yaxis_transform(), fontsize=7.5, color="#666666", va="center")
+ax.set_xscale("log", base=2)
+ax.set_yscale("log")
+ax.set_xlabel("K (terms in each sum)")
+ax.set_ylabel("relative error against float64")
+ax.set_title(f"one matmul kernel, five precisions ({RAN})", fontsize=10)
+ax.legend(fontsize=8, loc="center right")
+savefig(fig, "08_half_precision")
+
+# %% [markdown]
+# Read it by rows.  fp32 with exact products stays near its unit roundoff (6e-8) and grows slowly
+# with K.  fp16 inputs with an fp32 accumulator are off by ~3e-4, the rounding of 10 mantissa bits
+# (for these inputs fp16's smaller range does not matter).  TF32 keeps as many bits but cuts
+# instead of rounding, and is off by two to three times that (cutting always errs toward zero,
+# so its errors add up instead of cancelling).  bf16 is ~8 times worse than fp16 (3 bits
+# fewer).  None of them grows with K: the last lines show that, against the exact product of the
+# already-rounded inputs, the kernel with an fp32 accumulator is as accurate as fp32.  The fp16 accumulator
+# starts at the fp16 inputs' error and grows with K, because every k-step rounds the running sum
+# to 11 bits.  (Under the interpreter the 16 products of one k-step are summed in float32 and
+# rounded once, about what a GPU's fp16 tensor-core instruction does; a GPU may round more often.)
+# That is the rule the mixed-precision recipes follow: **store in fp16 or bf16, accumulate in
+# fp32**.  It is also what the exercise checker of tutorial 4 tests with float16 inputs whose sums
+# cancel.
+#
+# ### Autotuning: let the GPU pick the blocks
+#
+# Section 5 showed that block sizes, warps and pipeline stages change registers, spills and shared
+# memory, and that only a GPU measurement says which is fastest, for each problem size.
+# `triton.autotune` makes that measurement part of the launch: give it a list of `triton.Config`s
+# (the block sizes as compile-time constants, plus `num_warps` and `num_stages`) and a `key`, the
+# names of the arguments whose values decide the best config.  At the first call with a new key
+# value it runs **every config** (compiling each), times each with `triton.testing.do_bench`, and
+# keeps the fastest in a cache; later calls with the same key launch the cached config straight
+# away.  The key also includes, automatically, the dtype of every tensor argument.  The grid must
+# then be a function of the chosen config's constants (`meta`).
+#
+# Under the interpreter there is no `do_bench` (it needs a GPU driver), so the cell passes
+# `do_bench=` a stand-in that times the interpreted launch with `perf_counter`.  Those times follow
+# the number of programs and k-steps (section 2) and say nothing about a GPU: here autotune runs
+# for its mechanics and for correctness only.
+
+# %%
+autotune_configs = [
+    triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=3),  # minigrad's SMALL
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),  # minigrad's LARGE
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),  # spills a little
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3),  # spills a lot
+]
+
+
+def interpreter_bench(kernel_call, quantiles):
+    """autotune's timing function under the interpreter: ms of three interpreted launches, at ``quantiles``."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        kernel_call()
+        times.append((time.perf_counter() - start) * 1e3)
+    return [float(np.quantile(times, q)) for q in quantiles]
+
+
+def describe(config: triton.Config) -> str:
+    blocks = "x".join(str(config.kwargs[k]) for k in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+    return f"{blocks}, {config.num_warps} warps, {config.num_stages} stages"
+
+
+# The same jitted kernel, wrapped: autotune supplies BLOCK_M, BLOCK_N and BLOCK_K from its configs.
+autotuned_matmul_kernel = triton.autotune(
+    configs=autotune_configs,
+    key=["M", "N", "K"],
+    do_bench=interpreter_bench if triton_runs_interpreted() else None,  # None: do_bench on the GPU
+)(precision_matmul_kernel)
+
+
+def autotuned_matmul(a, b):
+    """a @ b as float32 (fp32 accumulator), with the blocks autotune picked for this (M, N, K) and dtype."""
+    M, K = a.shape
+    N = b.shape[1]
+    c = torch.empty((M, N), dtype=torch.float32, device=a.device)
+    grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]))  # noqa: E731
+    upcast = triton_runs_interpreted() and a.dtype == torch.bfloat16
+    autotuned_matmul_kernel[grid](
+        a,
+        b,
+        c,
+        M,
+        N,
+        K,
+        *a.stride(),
+        *b.stride(),
+        *c.stride(),
+        ACC_DTYPE=tl.float32,
+        INPUT_PRECISION="ieee",
+        UPCAST=upcast,
+    )
+    return c
+
+
+calls = [  # (M, N, K), dtype: the second call finds the first's key cached; the last differs only in dtype
+    ((64, 48, 40), torch.float32),
+    ((64, 48, 40), torch.float32),
+    ((20, 24, 100), torch.float32),
+    ((64, 48, 40), torch.float16),
+]
+for (M, N, K), dtype in calls:
+    a, b = torch.randn(M, K, device=DEVICE).to(dtype), torch.randn(K, N, device=DEVICE).to(dtype)
+    tuned_before = len(autotuned_matmul_kernel.cache)
+    c = autotuned_matmul(a, b)
+    torch.testing.assert_close(c, a.float() @ b.float(), rtol=1e-4, atol=1e-4)  # products of fp16 are exact in fp32
+    tuned = "tuned now" if len(autotuned_matmul_kernel.cache) > tuned_before else "from the cache"
+    best = describe(autotuned_matmul_kernel.best_config)
+    print(f"(M, N, K) = {(M, N, K)}, {dtype}: matches torch; config {tuned}: {best}")
+    if tuned == "tuned now" and (M, N, K) == calls[0][0] and dtype == torch.float32:
+        for config, ms in autotuned_matmul_kernel.configs_timings.items():
+            print(f"    {describe(config):>30}: {RAN} median {ms[0]:7.2f} ms")
+print("cache keys (M, N, K, then the dtypes of the tensor arguments):")
+for key, config in autotuned_matmul_kernel.cache.items():
+    print(f"    {key} -> {describe(config)}")
+
+# %% [markdown]
+# On a GPU (`do_bench=None`) the same cell measures what matters: for each key, every config is
+# compiled (seconds each, on the first call only), warmed up for 25 ms and timed for 100 ms between
+# CUDA events with the L2 cache flushed, and the fastest median wins.  Three things follow.  The
+# first call for each new key is slow (configs x (compile + ~125 ms)), so a key should name only
+# what changes the answer: every distinct batch size of a network is a new tuning run (round the
+# sizes, or leave them out of the key).  Autotune runs the kernel several times on the real
+# arguments, so a kernel that adds into its output needs `reset_to_zero=["c_ptr"]`.  And the
+# cache lives in the process; `TRITON_CACHE_AUTOTUNING=1` (or `cache_results=True`) keeps the
+# results on disk.  minigrad does not autotune: `pick_config` in `minigrad/ops/matmul_kernels.py`
+# chooses between its two spill-free configurations by the number of programs, a rule from the
+# register reasoning of section 5, not from timing; the first two configs above are those two, and
+# autotuning them on a GPU is how that rule would be tested.
+#
+# ## 7. Exercise: predict a tiled matmul's traffic
 #
 # Section 3's `matmul_bytes` assumed sizes that are multiples of the blocks.  Real sizes are
 # ragged: LeNet's linear layers are 400 -> 120 -> 84 -> 10.  **Write `predicted_bytes(sizes)`**:
@@ -805,16 +999,18 @@ print("\nexercise solved!" if solved else "\nnot solved yet: write predicted_byt
 #   mean unless asked otherwise and measures a cold L2.
 # * The **interpreter's** time counts Python work per program: good for correctness, meaningless
 #   for speed.
-# * **Memory is not free to touch**: fresh memory costs a page fault per 4 KiB page (count them
-#   with `ru_minflt`), and a part timed alone runs from a warm cache; time the whole.
-# * **The same product can run at two speeds**: a BLAS picks its kernel by shape, memory order and
-#   CPU.  Time the orientation you call, and name the library and the machine with the number.
-# * **So can the same copy**: a transposing copy that reads one value per cache line is fine while
-#   its source fits in cache and can be several times slower once it does not (7.6x on the Intel
-#   Xeon above, 1.2x on another machine: measure yours); copy in tiles.  Time the whole path
-#   a result takes, including the copies nobody wrote.
+# * **Time the whole path** a result takes, in the order it runs: a part timed alone runs from a
+#   warm cache.  The CPU side of this (page faults, BLAS kernels, transposing copies) is in
+#   `benchmarks/CPU_INTERNALS.md`.
 # * **Arithmetic intensity** (flops per byte) puts a kernel on the **roofline**: below the corner
 #   it is memory-bound (fuse, reuse, move fewer bytes), above it compute-bound.  Count bytes
 #   honestly, ideally by letting the kernel count them.
 # * A kernel's **registers, spills and shared memory** come from compiling it for the GPU, which
 #   works on a CPU-only machine: `benchmarks/kernel_resources.py`.
+# * **Store in fp16 or bf16, accumulate in fp32**: the error is the inputs' rounding (~3e-4 for
+#   fp16, two to three times that for TF32 as Triton compiles it, ~2e-3 for bf16 here) and does not grow
+#   with K; an fp16 accumulator's does.  Tensor cores run fp16/bf16 at twice TF32's and ~15 times
+#   fp32 FMA's nominal rate.  Check a new dtype
+#   against a float64 reference: the interpreter's bf16 `tl.dot` is wrong without a word.
+# * **`triton.autotune`** times every config at the first call for each key and caches the best:
+#   a GPU measurement, so under the interpreter it only checks that every config is correct.
