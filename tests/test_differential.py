@@ -509,6 +509,14 @@ def _cross_entropy_one_class(step, pool, kernels) -> bool:
     return (x.shape[0] if x.ndim == 1 else x.shape[1]) == 1
 
 
+def _expand_negative_new_dim(step, pool, kernels) -> bool:
+    """expand() with -1 in a new leading dimension, next to a 0 that makes the result empty."""
+    if step.op != "expand":
+        return False
+    tensor, shape = _args(step, pool)[:2]
+    return -1 in tuple(shape)[: len(shape) - tensor.ndim]
+
+
 def _dropout_empty(step, pool, kernels) -> bool:
     return step.op == "F.dropout" and _first(step, pool).numel() == 0
 
@@ -532,6 +540,19 @@ def _copy_nonfinite_to_int(step, pool, kernels) -> bool:
 def _pow_of_minus_zero(step, pool, kernels) -> bool:
     base = _first(step, pool) if step.op in ("pow", "pow()") else None
     return isinstance(base, torch.Tensor) and bool(((base == 0) & torch.signbit(base)).any())
+
+
+def _pow_bool_exponent(step, pool, kernels) -> bool:
+    """A float tensor that requires grad raised to a bool tensor (torch's backward raises)."""
+    if step.op not in ("pow", "pow()"):
+        return False
+    base, exponent = _args(step, pool)[:2]
+    return (
+        isinstance(base, torch.Tensor)
+        and base.requires_grad
+        and isinstance(exponent, torch.Tensor)
+        and exponent.dtype == torch.bool
+    )
 
 
 def _requires_grad_with_views(step, pool, kernels) -> bool:
@@ -578,6 +599,9 @@ NOT_MODELLED: dict[str, Rule] = {
     "cross_entropy_one_class": _cross_entropy_one_class,
     # torch returns an empty input itself; minigrad multiplies it by the (empty) mask
     "dropout_empty": _dropout_empty,
+    # torch documents -1 as not allowed in a new leading dimension, but when another new dimension is
+    # 0 it returns a tensor whose shape holds the -1 (torch.Size([0, -1])); minigrad refuses it always
+    "expand_negative_new_dim": _expand_negative_new_dim,
     # 0 * inf where the kernel meets the zero padding: torch's CPU kernels skip the padding, minigrad's
     # multiply it (implementation-defined)
     "conv_nonfinite_weight": _conv_nonfinite_weight,
@@ -587,6 +611,9 @@ NOT_MODELLED: dict[str, Rule] = {
     "copy_nonfinite_to_int": _copy_nonfinite_to_int,
     # torch differentiates x ** 0.5 at -0.0 as 0.5 * rsqrt(-0.0) = -inf; C's pow(-0.0, -0.5) is +inf
     "pow_of_minus_zero": _pow_of_minus_zero,
+    # torch's pow backward computes exponent - 1, which torch refuses for a bool exponent; minigrad
+    # promotes the exponent to the base's dtype first and gives the gradient (b * a ** (b - 1))
+    "pow_bool_exponent": _pow_bool_exponent,
     # a view made before its base gets requires_grad_() requires grad in torch too; minigrad's views
     # are Tensors of their own whose flag is set when they are made
     "requires_grad_with_views": _requires_grad_with_views,
