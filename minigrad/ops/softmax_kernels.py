@@ -19,14 +19,18 @@ outer (or inner) dimensions cannot be merged into one stride -- some permuted vi
 launcher copy the input once with ``.contiguous()`` (and NumPy views with negative strides, which a
 torch tensor cannot describe, are copied too); outputs are always allocated contiguous.
 
-One row per program, and rows longer than a block: the online softmax
----------------------------------------------------------------------
-Each program owns one row.  When the row fits in one block (``L <= BLOCK``, ``ONE_BLOCK=True``) it
-is loaded once into registers, and max, sum and the output come from those registers: one read and
-one write of the row, the minimum possible traffic.
+Rows in one block, several rows per program, and longer rows: the online softmax
+--------------------------------------------------------------------------------
+When a row fits in one block (``L <= BLOCK``, ``ONE_BLOCK=True``) it is loaded once into
+registers, and max, sum and the output come from those registers: one read and one write of the
+row, the minimum possible traffic.  A program then owns ROWS rows at once, a (ROWS, BLOCK) tile
+reduced along axis 1: LeNet's 64 rows of 10 classes are one program of 64 rows (a 64 x 16 tile)
+instead of 64 programs whose 128 threads each hold 16 lanes, 10 of them live.  The last program
+of a ragged row count clamps its rows past the end to the last row, re-reads it and stores nothing
+for it (:func:`program_rows`), so no load needs a row mask.
 
-A longer row is walked in chunks of BLOCK, so BLOCK stays capped at :data:`MAX_BLOCK` (registers
-per thread stay bounded whatever L is).  Softmax needs the row's max *before* it can sum
+A longer row (one program per row) is walked in chunks of BLOCK, so BLOCK stays capped at
+:data:`MAX_BLOCK` (registers per thread stay bounded whatever L is).  Softmax needs the row's max *before* it can sum
 ``exp(x - max)``; the **online softmax** gets both in a single pass by keeping a running max ``m``
 and a running sum ``s`` that is always relative to the current ``m``.  When a chunk raises the
 max from ``m`` to ``m'``, every term already summed was ``exp(x - m)`` and must become
@@ -62,18 +66,37 @@ to the loss (there is no gather and no ignored row), and the kernel can also wri
 respect to the target.  Backward reuses the elementwise scaling kernel, once per gradient wanted,
 with its ignore mask compiled out (``HAS_IGNORE=False``).
 
-Block sizes: two only, so that each kernel compiles in few variants.  ``BLOCK = 128`` for rows of
-up to 128 (one element per thread of 4 warps; LeNet's 10 classes land here), else ``BLOCK =
-MAX_BLOCK = 1024`` (8 fp32 values of a chunk per thread: no spills, see ``compile_specs``), looping
-when L > 1024.  A row of 200 then leaves most lanes of its 1024-block masked off: masked lanes cost
-no memory traffic, and memory traffic is what a softmax is bound by.  (``tl.arange`` needs a power of
-two, hence 128 and 1024.)  ``num_warps = 4``: one row is a small amount of work; more warps would
-mostly idle.
+Block sizes, rows per program and warps
+---------------------------------------
+``BLOCK`` is the next power of two >= L (``tl.arange`` needs one), at least :data:`MIN_BLOCK` = 16,
+so a kernel compiles once per power of two a model uses.  Rows of up to :data:`MAX_BLOCK` = 8192
+fp32 values (softmax) or :data:`CE_MAX_BLOCK` = 4096 (cross-entropy, which keeps more values per
+element alive: logits, exponentials, weights, gradient) stay in one block; fp64 gets half as many
+elements, the same bytes.  A tile holds ``ROWS = ROW_TILE // BLOCK`` rows (ROW_TILE = 1024 fp32
+values, 512 fp64) when the row is shorter than that, else one row, and ``num_warps`` follows the
+tile's size in fp32-sized values, so that each thread holds at most 32 of them (values per thread
+= tile / (32 * num_warps))::
+
+    tile (fp32 values)   num_warps   values per thread
+    <= 2048              4           <= 16
+    4096, 8192           8           16, 32
+
+Measured on sm_90 and sm_80 (``benchmarks/kernel_resources.py``; no spills anywhere): softmax at
+8192 fp32 with 8 warps needs 92-128 registers.  16384 would need 16 warps, 512 threads per block,
+where ptxas caps a thread at 128 registers: the fp32 backward sits at that cap and fp64 spills; so
+rows longer than 8192 loop.  The cross-entropy kernels at 8192 need up to 240 registers and the
+probability-target kernel spills, hence their 4096.  Longer rows loop in chunks of ROW_TILE = 1024
+elements (fp32 or fp64) with 4 warps: a looped chunk of 8192 took 150-190 registers (the loop
+keeps the next chunk's loads in flight), one of 1024 takes 32-64 (fp64: up to 120), and the trip
+count hardly matters.  (A 512-chunk fp64 cross-entropy loop compiled to 71 registers plus 8 bytes
+of stack on sm_90, a ptxas choice rather than pressure; 1024 does not spill.)  Masked lanes (a row of
+5000 in an 8192-block) cost registers but no memory traffic, which is what a softmax is bound by.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -83,8 +106,10 @@ import triton.language as tl
 from ..backend import Implementation, from_torch_like
 from .triton_common import as_torch, cdiv, compile_spec, online_softmax_step
 
-MAX_BLOCK = 1024  # longest chunk of a row held in registers; longer rows loop (see module docstring)
-MIN_BLOCK = 128
+MAX_BLOCK = 8192  # longest fp32 row softmax holds in registers (fp64: half); longer rows loop
+CE_MAX_BLOCK = 4096  # the same for the cross-entropy kernels, which keep more values per element
+MIN_BLOCK = 16  # shortest block (LeNet's 10 classes)
+ROW_TILE = 1024  # fp32 values per program for short rows (ROWS = ROW_TILE // BLOCK; fp64 half); loop chunk
 NUM_WARPS = 4
 SCALE_BLOCK = 1024  # elements per program of the cross_entropy backward (elementwise) kernel
 
@@ -93,9 +118,27 @@ SCALE_BLOCK = 1024  # elements per program of the cross_entropy backward (elemen
 
 
 @triton.jit
+def program_rows(R, ROWS: tl.constexpr, ONE_BLOCK: tl.constexpr):
+    """The rows of this program, ``(rows, keep)``.
+
+    With ONE_BLOCK, program p owns the ROWS rows ``p * ROWS + [0, ROWS)``, a vector; without, the
+    one row ``p`` (a scalar, ROWS is 1).  ``keep`` is False on rows past the last one (a ragged
+    last program); their index is clamped to ``R - 1``, so they re-read the last row -- every load
+    stays in bounds and finite without a row mask -- and only the stores use ``keep``.
+    """
+    if ONE_BLOCK:
+        rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    else:
+        rows = tl.program_id(0)
+    keep = rows < R
+    return tl.minimum(rows, R - 1), keep
+
+
+@triton.jit
 def softmax_forward_kernel(
     x_ptr,
     y_ptr,
+    R,
     L,
     INNER,
     stride_xo,
@@ -106,37 +149,41 @@ def softmax_forward_kernel(
     stride_yi,
     LOG: tl.constexpr,
     BLOCK: tl.constexpr,
+    ROWS: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
 ):
-    """y = softmax(x) (or log_softmax with LOG) along L, one row per program.
+    """y = softmax(x) (or log_softmax with LOG) along L, ROWS rows per program.
 
     x_ptr : the input, read as (OUTER, L, INNER) with element strides (stride_xo, stride_xl, stride_xi); fp32/fp64.
     y_ptr : the output, same logical shape, strides (stride_yo, stride_yl, stride_yi) (contiguous in practice).
+    R     : rows, OUTER * INNER.
     L     : row length; INNER: size of the merged dims after L (row r = (r // INNER, :, r % INNER)).
     LOG   : write log_softmax instead of softmax.
-    BLOCK : elements of a row handled at once (a power of two, <= MAX_BLOCK).
-    ONE_BLOCK : L <= BLOCK: keep the whole row in registers (read once); else the looped online
-        softmax (read twice), see the module docstring.
-    Grid: (OUTER * INNER,): program r computes row r.
+    BLOCK : elements of a row handled at once (a power of two, <= MAX_BLOCK, see the module docstring).
+    ROWS  : rows per program (a power of two; 1 unless ONE_BLOCK), see :func:`program_rows`.
+    ONE_BLOCK : L <= BLOCK: keep the ROWS whole rows in registers as a (ROWS, BLOCK) tile (read
+        once); else the looped online softmax over one row (read twice), see the module docstring.
+    Grid: (cdiv(R, ROWS),): program p computes rows [p * ROWS, (p + 1) * ROWS).
     """
-    row = tl.program_id(0)
-    o = (row // INNER).to(tl.int64)  # int64: o * stride can pass 2**31 on large tensors
-    i = (row % INNER).to(tl.int64)
-    x_row = x_ptr + o * stride_xo + i * stride_xi
+    rows, keep = program_rows(R, ROWS, ONE_BLOCK)
+    o = (rows // INNER).to(tl.int64)  # int64: o * stride can pass 2**31 on large tensors
+    i = (rows % INNER).to(tl.int64)
+    x_row = x_ptr + o * stride_xo + i * stride_xi  # (ROWS,) row starts, or one
     y_row = y_ptr + o * stride_yo + i * stride_yi
     cols = tl.arange(0, BLOCK)
     if ONE_BLOCK:
-        mask = cols < L
-        x = tl.load(x_row + cols.to(tl.int64) * stride_xl, mask=mask, other=float("-inf"))
-        m = tl.max(x, axis=0)
+        c = cols[None, :].to(tl.int64)
+        in_row = c < L
+        x = tl.load(x_row[:, None] + c * stride_xl, mask=in_row, other=float("-inf"))  # (ROWS, BLOCK)
+        m = tl.max(x, axis=1)[:, None]
         z = x - m  # <= 0; padding lanes are -inf and add exp(-inf) = 0 to the sum
         e = tl.exp(z)
-        s = tl.sum(e, axis=0)
+        s = tl.sum(e, axis=1)[:, None]
         if LOG:
             y = z - tl.log(s)
         else:
             y = e / s
-        tl.store(y_row + cols.to(tl.int64) * stride_yl, y, mask=mask)
+        tl.store(y_row[:, None] + c * stride_yl, y, mask=keep[:, None] & in_row)
     else:
         # Pass 1: running max m and running sum s = sum exp(x - m) (online softmax).
         m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
@@ -163,6 +210,7 @@ def softmax_backward_kernel(
     g_ptr,
     y_ptr,
     dx_ptr,
+    R,
     L,
     INNER,
     stride_go,
@@ -176,37 +224,38 @@ def softmax_backward_kernel(
     stride_dxi,
     LOG: tl.constexpr,
     BLOCK: tl.constexpr,
+    ROWS: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
 ):
-    """dx from g = dL/dy and the saved output y, one row per program.
+    """dx from g = dL/dy and the saved output y, ROWS rows per program.
 
         softmax:      dx = y * (g - sum(g * y))
         log_softmax:  dx = g - exp(y) * sum(g)
 
     g_ptr, y_ptr, dx_ptr : (OUTER, L, INNER) views with strides (stride_go, stride_gl, stride_gi), (stride_yo, ...),
         (stride_dxo, ...); fp32/fp64, all the same dtype.
-    L, INNER, LOG, BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel`.  The row's one reduction
-        (sum(g*y) or sum(g)) is a plain sum, so a long row needs no online trick: pass 1 sums,
-        pass 2 writes.
-    Grid: (OUTER * INNER,): program r computes row r of dx.
+    R, L, INNER, LOG, BLOCK, ROWS, ONE_BLOCK : as in :func:`softmax_forward_kernel`.  The row's one
+        reduction (sum(g*y) or sum(g)) is a plain sum, so a long row needs no online trick: pass 1
+        sums, pass 2 writes.
+    Grid: (cdiv(R, ROWS),): program p computes rows [p * ROWS, (p + 1) * ROWS) of dx.
     """
-    row = tl.program_id(0)
-    o = (row // INNER).to(tl.int64)
-    i = (row % INNER).to(tl.int64)
+    rows, keep = program_rows(R, ROWS, ONE_BLOCK)
+    o = (rows // INNER).to(tl.int64)
+    i = (rows % INNER).to(tl.int64)
     g_row = g_ptr + o * stride_go + i * stride_gi
     y_row = y_ptr + o * stride_yo + i * stride_yi
     d_row = dx_ptr + o * stride_dxo + i * stride_dxi
     cols = tl.arange(0, BLOCK)
     if ONE_BLOCK:
-        mask = cols < L
-        c = cols.to(tl.int64)
-        g = tl.load(g_row + c * stride_gl, mask=mask, other=0.0)
-        y = tl.load(y_row + c * stride_yl, mask=mask, other=0.0)
+        c = cols[None, :].to(tl.int64)
+        in_row = c < L
+        g = tl.load(g_row[:, None] + c * stride_gl, mask=in_row, other=0.0)  # (ROWS, BLOCK)
+        y = tl.load(y_row[:, None] + c * stride_yl, mask=in_row, other=0.0)
         if LOG:
-            dx = g - tl.exp(y) * tl.sum(g, axis=0)
+            dx = g - tl.exp(y) * tl.sum(g, axis=1)[:, None]
         else:
-            dx = y * (g - tl.sum(g * y, axis=0))
-        tl.store(d_row + c * stride_dxl, dx, mask=mask)
+            dx = y * (g - tl.sum(g * y, axis=1)[:, None])
+        tl.store(d_row[:, None] + c * stride_dxl, dx, mask=keep[:, None] & in_row)
     else:
         acc = tl.zeros([], dtype=y_ptr.dtype.element_ty)
         for start in range(0, L, BLOCK):
@@ -252,6 +301,7 @@ def cross_entropy_forward_kernel(
     loss_ptr,
     roww_ptr,
     grad_ptr,
+    R,
     C,
     D,
     stride_xn,
@@ -264,6 +314,7 @@ def cross_entropy_forward_kernel(
     HAS_WEIGHT: tl.constexpr,
     WRITE_GRAD: tl.constexpr,
     BLOCK: tl.constexpr,
+    ROWS: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
 ):
     """Per-row cross-entropy loss and, with WRITE_GRAD, the gradient of that loss, in one pass.
@@ -283,16 +334,17 @@ def cross_entropy_forward_kernel(
     roww_ptr : (N * D,) out, valid * w_t (the row's weight in "mean").
     grad_ptr : (N, C, D) contiguous out, d loss_row / dx = valid * (a * p - b); written only with
         WRITE_GRAD (it is not needed under no_grad).
-    C, D : classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
-    BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel` (chunks over the C classes).
-    Grid: (N * D,): program r handles row r.
+    R, C, D : rows N * D, classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
+    BLOCK, ROWS, ONE_BLOCK : as in :func:`softmax_forward_kernel` (blocks over the C classes).
+    Grid: (cdiv(R, ROWS),): program p handles rows [p * ROWS, (p + 1) * ROWS).
 
     Passes: (1) m and s (online softmax); (2) smooth = sum_c w_c (log s + m - x_c), the sum of
-    non-negative terms, and the gradient row.  With ONE_BLOCK both come from registers.
+    non-negative terms, and the gradient row.  With ONE_BLOCK both come from registers, and every
+    per-row value (t, w_t, a, m, s...) is a (ROWS,) vector.
     """
-    row = tl.program_id(0)
-    n = (row // D).to(tl.int64)
-    d = (row % D).to(tl.int64)
+    rows, keep = program_rows(R, ROWS, ONE_BLOCK)
+    n = (rows // D).to(tl.int64)
+    d = (rows % D).to(tl.int64)
     x_row = x_ptr + n * stride_xn + d * stride_xd
     g_row = grad_ptr + n * C * D + d  # contiguous (N, C, D): class c at + c * D
     t = tl.load(t_ptr + n * stride_tn + d * stride_td).to(tl.int64)
@@ -309,24 +361,25 @@ def cross_entropy_forward_kernel(
     if HAS_WEIGHT:
         w_t = tl.load(w_ptr + t_safe * stride_w)
     else:
-        w_t = tl.full([], 1.0, dtype=x_ptr.dtype.element_ty)
+        w_t = tl.zeros_like(x_t) + 1.0  # the shape of the rows: a (ROWS,) vector or a scalar
     a = k_keep * w_t + k_all  # gradient coefficient of p (module docstring)
     cols = tl.arange(0, BLOCK)
 
     if ONE_BLOCK:
-        mask = cols < C
-        c = cols.to(tl.int64)
-        x = tl.load(x_row + c * stride_xc, mask=mask, other=float("-inf"))
-        m = tl.max(x, axis=0)
-        e = tl.exp(x - m)
-        s = tl.sum(e, axis=0)
+        c = cols[None, :].to(tl.int64)
+        in_row = c < C
+        x = tl.load(x_row[:, None] + c * stride_xc, mask=in_row, other=float("-inf"))  # (ROWS, BLOCK)
+        m = tl.max(x, axis=1)
+        e = tl.exp(x - m[:, None])
+        s = tl.sum(e, axis=1)
         log_s = tl.log(s)
-        w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
+        w = class_weights(w_ptr, c, stride_w, in_row, HAS_WEIGHT)  # (1, BLOCK)
         # padding lanes: w = 0 and x replaced by m, so they add 0 (not 0 * inf = nan)
-        smooth = tl.sum(w * (log_s + (m - tl.where(mask, x, m))), axis=0)
+        smooth = tl.sum(w * (log_s[:, None] + (m[:, None] - tl.where(in_row, x, m[:, None]))), axis=1)
         if WRITE_GRAD:
-            b = tl.where(c == t_safe, k_keep * w_t, 0.0) + k_each * w
-            tl.store(g_row + c * D, vf * (a * (e / s) - b), mask=mask)
+            b = tl.where(c == t_safe[:, None], (k_keep * w_t)[:, None], 0.0) + k_each * w
+            p = e / s[:, None]
+            tl.store(g_row[:, None] + c * D, vf[:, None] * (a[:, None] * p - b), mask=keep[:, None] & in_row)
     else:
         m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
         s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
@@ -349,8 +402,8 @@ def cross_entropy_forward_kernel(
     nll = log_s + (m - x_t)  # -logp_t, two non-negative terms
     # Without smoothing (k_each == 0) skip smooth entirely: a -inf logit makes it inf, and 0 * inf = nan.
     smooth_term = tl.where(k_each == 0, 0.0, k_each * smooth)
-    tl.store(loss_ptr + row, vf * (k_keep * w_t * nll + smooth_term))
-    tl.store(roww_ptr + row, vf * w_t)
+    tl.store(loss_ptr + rows, vf * (k_keep * w_t * nll + smooth_term), mask=keep)
+    tl.store(roww_ptr + rows, vf * w_t, mask=keep)
 
 
 @triton.jit
@@ -408,6 +461,7 @@ def cross_entropy_prob_forward_kernel(
     loss_ptr,
     gx_ptr,
     gt_ptr,
+    R,
     C,
     D,
     stride_xn,
@@ -421,6 +475,7 @@ def cross_entropy_prob_forward_kernel(
     WRITE_GRAD_X: tl.constexpr,
     WRITE_GRAD_T: tl.constexpr,
     BLOCK: tl.constexpr,
+    ROWS: tl.constexpr,
     ONE_BLOCK: tl.constexpr,
 ):
     """Per-row cross-entropy against class probabilities and, when asked, both gradients of it.
@@ -439,16 +494,17 @@ def cross_entropy_prob_forward_kernel(
     loss_ptr : (N * D,) out, loss_row.
     gx_ptr, gt_ptr : (N, C, D) contiguous outs, written only with WRITE_GRAD_X / WRITE_GRAD_T (one
         is not needed when its input does not require grad, neither under no_grad).
-    C, D : classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
-    BLOCK, ONE_BLOCK : as in :func:`softmax_forward_kernel` (chunks over the C classes).
-    Grid: (N * D,): program r handles row r.
+    R, C, D : rows N * D, classes and merged trailing dims; row r = (n, d) = (r // D, r % D).
+    BLOCK, ROWS, ONE_BLOCK : as in :func:`softmax_forward_kernel` (blocks over the C classes).
+    Grid: (cdiv(R, ROWS),): program p handles rows [p * ROWS, (p + 1) * ROWS).
 
     Passes: (1) m and s (online softmax), and ``a`` when gx is written (the target is then read in
-    both passes); (2) the loss and the gradient rows.  With ONE_BLOCK everything comes from registers.
+    both passes); (2) the loss and the gradient rows.  With ONE_BLOCK everything comes from
+    registers, a (ROWS, BLOCK) tile.
     """
-    row = tl.program_id(0)
-    n = (row // D).to(tl.int64)
-    d = (row % D).to(tl.int64)
+    rows, keep = program_rows(R, ROWS, ONE_BLOCK)
+    n = (rows // D).to(tl.int64)
+    d = (rows % D).to(tl.int64)
     x_row = x_ptr + n * stride_xn + d * stride_xd
     t_row = t_ptr + n * stride_tn + d * stride_td
     out = n * C * D + d  # contiguous (N, C, D): class c of this row at out + c * D
@@ -457,23 +513,24 @@ def cross_entropy_prob_forward_kernel(
     cols = tl.arange(0, BLOCK)
 
     if ONE_BLOCK:
-        mask = cols < C
-        c = cols.to(tl.int64)
-        x = tl.load(x_row + c * stride_xc, mask=mask, other=float("-inf"))
-        m = tl.max(x, axis=0)
+        c = cols[None, :].to(tl.int64)
+        in_row = c < C
+        x = tl.load(x_row[:, None] + c * stride_xc, mask=in_row, other=float("-inf"))  # (ROWS, BLOCK)
+        m = tl.max(x, axis=1)[:, None]
         e = tl.exp(x - m)  # padding lanes: exp(-inf) = 0
-        s = tl.sum(e, axis=0)
+        s = tl.sum(e, axis=1)[:, None]
         log_s = tl.log(s)
-        t = tl.load(t_row + c * stride_tc, mask=mask, other=0.0)
-        w = class_weights(w_ptr, c, stride_w, mask, HAS_WEIGHT)
+        t = tl.load(t_row[:, None] + c * stride_tc, mask=in_row, other=0.0)
+        w = class_weights(w_ptr, c, stride_w, in_row, HAS_WEIGHT)
         tw = w * (k_keep * t + k_each)  # padding lanes: w = 0, so tw = 0
-        nlogp = log_s + (m - tl.where(mask, x, m))  # padding lanes: finite, so 0 * nlogp = 0
-        loss = tl.sum(tw * nlogp, axis=0)
+        nlogp = log_s + (m - tl.where(in_row, x, m))  # padding lanes: finite, so 0 * nlogp = 0
+        loss = tl.sum(tw * nlogp, axis=1)
+        store = keep[:, None] & in_row
         if WRITE_GRAD_X:
-            a = tl.sum(tw, axis=0)
-            tl.store(gx_ptr + out + c * D, a * (e / s) - tw, mask=mask)
+            a = tl.sum(tw, axis=1)[:, None]
+            tl.store(gx_ptr + out[:, None] + c * D, a * (e / s) - tw, mask=store)
         if WRITE_GRAD_T:
-            tl.store(gt_ptr + out + c * D, k_keep * w * nlogp, mask=mask)
+            tl.store(gt_ptr + out[:, None] + c * D, k_keep * w * nlogp, mask=store)
     else:
         m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
         s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
@@ -502,7 +559,7 @@ def cross_entropy_prob_forward_kernel(
                 tl.store(gx_ptr + out + c * D, a * (tl.exp(x - m) / s) - tw, mask=mask)
             if WRITE_GRAD_T:
                 tl.store(gt_ptr + out + c * D, k_keep * w * nlogp, mask=mask)
-    tl.store(loss_ptr + row, loss)
+    tl.store(loss_ptr + rows, loss, mask=keep)
 
 
 # --------------------------------------------------------------------------- launchers
@@ -538,11 +595,37 @@ def _rows(t, axis: int):
     return t, (outer[0], shape[axis], inner[0]), (outer[1], strides[axis], inner[1])
 
 
-def _block(L: int, max_block: int | None):
-    """(BLOCK, ONE_BLOCK) for a row of length L (see the module docstring)."""
-    cap = MAX_BLOCK if max_block is None else max_block
-    block = min(MIN_BLOCK if L <= MIN_BLOCK else MAX_BLOCK, cap)
-    return block, L <= block
+class RowConfig(NamedTuple):
+    """How a launcher tiles rows of one length: BLOCK, ROWS and ONE_BLOCK (the kernels' constexprs) and num_warps."""
+
+    block: int
+    rows: int
+    one_block: bool
+    num_warps: int
+
+
+def _config(L: int, itemsize: int, max_block: int | None = None, limit: int | None = None) -> RowConfig:
+    """The tiling of rows of length L with elements of ``itemsize`` bytes (module docstring, "Block
+    sizes, rows per program and warps").
+
+    ``limit`` is the longest fp32 row held in one block (:data:`MAX_BLOCK` when None; the cross-entropy
+    launchers pass :data:`CE_MAX_BLOCK`); fp64 gets half of it and of :data:`ROW_TILE`, so that a
+    thread holds the same number of bytes.  ``max_block`` overrides the cap (tests use a small one
+    to exercise the looped path).
+    """
+    wide = 2 if itemsize > 4 else 1  # fp64 values take two registers each
+    cap = (MAX_BLOCK if limit is None else limit) // wide if max_block is None else max_block
+    block = max(MIN_BLOCK, 1 << (L - 1).bit_length())  # the next power of two
+    if block > cap:  # the looped path: one row per program, chunks of ROW_TILE elements
+        block = min(ROW_TILE, cap)
+        return RowConfig(block, 1, False, _warps(block * wide))
+    rows = max(1, ROW_TILE // wide // block)
+    return RowConfig(block, rows, True, _warps(rows * block * wide))
+
+
+def _warps(tile: int) -> int:
+    """num_warps for a tile of ``tile`` fp32-sized values (the table in the module docstring)."""
+    return 4 if tile <= 2048 else 8
 
 
 @functools.lru_cache(maxsize=64)
@@ -560,8 +643,8 @@ def _check_float(t, op: str):
 def softmax_forward(x, axis: int, log: bool = False, max_block: int | None = None):
     """softmax / log_softmax of ``x`` along ``axis`` (non-negative); returns a contiguous array.
 
-    Grid: (OUTER * INNER,), one program per row.  ``max_block`` overrides :data:`MAX_BLOCK` (tests
-    use a small one to exercise the looped path).
+    Grid: (cdiv(OUTER * INNER, ROWS),), ROWS rows per program (:func:`_config`).  ``max_block``
+    overrides :data:`MAX_BLOCK` (tests use a small one to exercise the looped path).
     """
     xt = as_torch(x)
     _check_float(xt, "log_softmax" if log else "softmax")
@@ -569,10 +652,23 @@ def softmax_forward(x, axis: int, log: bool = False, max_block: int | None = Non
     if y.numel() == 0:
         return from_torch_like(y, x)
     xt, (outer, L, inner), xs = _rows(xt, axis)
-    block, one = _block(L, max_block)
-    grid = (outer * inner,)  # one program per row
-    softmax_forward_kernel[grid](
-        xt, y, L, inner, *xs, L * inner, inner, 1, LOG=log, BLOCK=block, ONE_BLOCK=one, num_warps=NUM_WARPS
+    R = outer * inner
+    cfg = _config(L, xt.element_size(), max_block)
+    softmax_forward_kernel[(cdiv(R, cfg.rows),)](
+        xt,
+        y,
+        R,
+        L,
+        inner,
+        *xs,
+        L * inner,
+        inner,
+        1,
+        LOG=log,
+        BLOCK=cfg.block,
+        ROWS=cfg.rows,
+        ONE_BLOCK=cfg.one_block,
+        num_warps=cfg.num_warps,
     )
     return from_torch_like(y, x)
 
@@ -580,7 +676,7 @@ def softmax_forward(x, axis: int, log: bool = False, max_block: int | None = Non
 def softmax_backward(g, y, axis: int, log: bool = False, max_block: int | None = None):
     """dx for softmax (``log=False``) or log_softmax from ``g`` and the saved output ``y``.
 
-    Grid: (OUTER * INNER,), one program per row, as the forward.
+    Grid: (cdiv(OUTER * INNER, ROWS),), as the forward.
     """
     gt, yt = as_torch(g), as_torch(y)
     dx = torch.empty(tuple(yt.shape), dtype=yt.dtype, device=yt.device)
@@ -589,10 +685,25 @@ def softmax_backward(g, y, axis: int, log: bool = False, max_block: int | None =
     gt = gt.to(yt.dtype)
     gt, (outer, L, inner), gs = _rows(gt, axis)
     yt, _, ys = _rows(yt, axis)
-    block, one = _block(L, max_block)
-    grid = (outer * inner,)
-    softmax_backward_kernel[grid](
-        gt, yt, dx, L, inner, *gs, *ys, L * inner, inner, 1, LOG=log, BLOCK=block, ONE_BLOCK=one, num_warps=NUM_WARPS
+    R = outer * inner
+    cfg = _config(L, yt.element_size(), max_block)
+    softmax_backward_kernel[(cdiv(R, cfg.rows),)](
+        gt,
+        yt,
+        dx,
+        R,
+        L,
+        inner,
+        *gs,
+        *ys,
+        L * inner,
+        inner,
+        1,
+        LOG=log,
+        BLOCK=cfg.block,
+        ROWS=cfg.rows,
+        ONE_BLOCK=cfg.one_block,
+        num_warps=cfg.num_warps,
     )
     return from_torch_like(dx, y)
 
@@ -662,7 +773,7 @@ def cross_entropy_forward(
     ``need_grad``), ``target`` the (N, D) view, ``normaliser`` the 0-d sum of ``valid * w_t`` for
     "mean" (None otherwise).  Arguments were validated by
     :func:`minigrad.ops.softmax.check_cross_entropy_args` (every target in range).
-    Grid: (N * D,), one program per row of C logits.
+    Grid: (cdiv(N * D, ROWS),), ROWS rows of C logits per program (:func:`_config`).
     """
     xt, rest = _as_rows(as_torch(x), "cross_entropy")
     N, C, D = xt.shape
@@ -679,8 +790,8 @@ def cross_entropy_forward(
         else:  # W = the sum of the weights, summed on the device (float(W) would wait for the GPU)
             k_all = (wt.sum(dtype=torch.float64) * (eps / C)).to(dt).reshape(1)
             consts = torch.cat((_constants((1.0 - eps, eps / C), dt, dev), k_all))
-        block, one = _block(C, max_block)
-        cross_entropy_forward_kernel[(N * D,)](
+        cfg = _config(C, xt.element_size(), max_block, CE_MAX_BLOCK)
+        cross_entropy_forward_kernel[(cdiv(N * D, cfg.rows),)](
             xt,
             tt,
             wt if wt is not None else consts,  # any pointer: not read without HAS_WEIGHT
@@ -688,6 +799,7 @@ def cross_entropy_forward(
             loss_rows,
             row_w,
             grad if grad is not None else loss_rows,  # not written without WRITE_GRAD
+            N * D,
             C,
             D,
             *xt.stride(),
@@ -696,9 +808,10 @@ def cross_entropy_forward(
             ignore_index,
             HAS_WEIGHT=wt is not None,
             WRITE_GRAD=grad is not None,
-            BLOCK=block,
-            ONE_BLOCK=one,
-            num_warps=NUM_WARPS,
+            BLOCK=cfg.block,
+            ROWS=cfg.rows,
+            ONE_BLOCK=cfg.one_block,
+            num_warps=cfg.num_warps,
         )
     norm = row_w.sum() if reduction == "mean" else None  # the weights of the rows that count
     loss = _reduce(loss_rows, reduction, (N,) + rest, norm)
@@ -723,7 +836,7 @@ def cross_entropy_prob_forward(
     d loss_row / dt (each None unless ``need_x`` / ``need_t``), ``normaliser`` the number of rows for
     "mean" (None otherwise).  ``weight`` is (C,) in x's dtype or None; arguments were validated by
     :func:`minigrad.ops.softmax.check_cross_entropy_prob_args`.
-    Grid: (N * D,), one program per row of C logits.
+    Grid: (cdiv(N * D, ROWS),), ROWS rows of C logits per program (:func:`_config`).
     """
     xt, rest = _as_rows(as_torch(x), "cross_entropy")
     N, C, D = xt.shape
@@ -736,8 +849,8 @@ def cross_entropy_prob_forward(
         wt = as_torch(weight) if weight is not None else None
         eps = float(label_smoothing)
         consts = _constants((1.0 - eps, eps / C), dt, dev)
-        block, one = _block(C, max_block)
-        cross_entropy_prob_forward_kernel[(N * D,)](
+        cfg = _config(C, xt.element_size(), max_block, CE_MAX_BLOCK)
+        cross_entropy_prob_forward_kernel[(cdiv(N * D, cfg.rows),)](
             xt,
             tt,
             wt if wt is not None else consts,  # any pointer: not read without HAS_WEIGHT
@@ -745,6 +858,7 @@ def cross_entropy_prob_forward(
             loss_rows,
             gx if gx is not None else loss_rows,  # not written without WRITE_GRAD_X
             gt if gt is not None else loss_rows,  # not written without WRITE_GRAD_T
+            N * D,
             C,
             D,
             *xt.stride(),
@@ -753,9 +867,10 @@ def cross_entropy_prob_forward(
             HAS_WEIGHT=wt is not None,
             WRITE_GRAD_X=gx is not None,
             WRITE_GRAD_T=gt is not None,
-            BLOCK=block,
-            ONE_BLOCK=one,
-            num_warps=NUM_WARPS,
+            BLOCK=cfg.block,
+            ROWS=cfg.rows,
+            ONE_BLOCK=cfg.one_block,
+            num_warps=cfg.num_warps,
         )
     norm = N * D if reduction == "mean" else None  # every row counts
     loss = _reduce(loss_rows, reduction, (N,) + rest, norm)  # no rows: 0 / 0 = nan, as PyTorch
@@ -809,36 +924,71 @@ CROSS_ENTROPY_PROB = Implementation(forward=_cross_entropy_prob_forward, backwar
 # --------------------------------------------------------------------------- compile specs
 
 
+def _spec_configs(limit: int):
+    """The (dtype, RowConfig, what) tilings compile_specs covers for kernels whose longest fp32
+    block is ``limit``: LeNet's 10 classes (64 rows per program; 32 in fp64), a 1024 row (one per
+    program, 4 warps), the longest row held in one block and one element more (looped)."""
+    lengths = {"fp32": (10, 1024, limit, limit + 1), "fp64": (10, limit // 2, limit // 2 + 1)}
+    itemsize = {"fp32": 4, "fp64": 8}
+    return [(dt, _config(L, itemsize[dt], limit=limit), f"L={L}") for dt, ls in lengths.items() for L in ls]
+
+
+def _spec_shape(dt: str, cfg: RowConfig, what: str) -> tuple[str, dict]:
+    """A spec name's tiling part and the tiling constexprs of ``cfg``."""
+    shape = f"{dt},{what},BLOCK={cfg.block},ROWS={cfg.rows},ONE_BLOCK={cfg.one_block}"
+    return shape, {"BLOCK": cfg.block, "ROWS": cfg.rows, "ONE_BLOCK": cfg.one_block}
+
+
 def compile_specs():
-    """Every kernel at the configurations the launchers use, fp32 (for the shared compile test)."""
+    """Every kernel at the tilings the launchers use (see _spec_configs), for the shared compile test.
+
+    Softmax and log_softmax also compile with a unit stride along the row (``dim=-1`` of a
+    contiguous tensor, which Triton specializes at launch) at their longest one-block row, where
+    loads vectorize.  The cross-entropy probability kernel compiles all its variants at the
+    short-row tiling and its two heaviest (class weights, the x gradient with and without the
+    target gradient) elsewhere.
+    """
     specs = []
-    blocks = [(MIN_BLOCK, True), (MAX_BLOCK, True), (MAX_BLOCK, False)]  # what _block picks
-    for block, one in blocks:
-        shape = f"BLOCK={block},ONE_BLOCK={one}"
+    for dt, cfg, what in _spec_configs(MAX_BLOCK):
+        ty = f"*{dt}"
+        shape, base = _spec_shape(dt, cfg, what)
+        longest = cfg.one_block and cfg.block * (2 if dt == "fp64" else 1) == MAX_BLOCK
         for log in (False, True):
             name = "log_softmax" if log else "softmax"
-            cx = {"LOG": log, "BLOCK": block, "ONE_BLOCK": one}
-            ptrs = {"x_ptr": "*fp32", "y_ptr": "*fp32"}
-            specs.append(compile_spec(f"{name}_forward[{shape}]", softmax_forward_kernel, ptrs, cx, NUM_WARPS))
-            ptrs = {"g_ptr": "*fp32", "y_ptr": "*fp32", "dx_ptr": "*fp32"}
-            specs.append(compile_spec(f"{name}_backward[{shape}]", softmax_backward_kernel, ptrs, cx, NUM_WARPS))
+            for unit in (False, True) if longest else (False,):
+                tag = ",unit stride" if unit else ""
+                cx = {"LOG": log, **base, **({"stride_xl": 1, "stride_yl": 1} if unit else {})}
+                ptrs = {"x_ptr": ty, "y_ptr": ty}
+                specs.append(
+                    compile_spec(f"{name}_forward[{shape}{tag}]", softmax_forward_kernel, ptrs, cx, cfg.num_warps)
+                )
+                cx = {"LOG": log, **base, **({"stride_gl": 1, "stride_yl": 1, "stride_dxl": 1} if unit else {})}
+                ptrs = {"g_ptr": ty, "y_ptr": ty, "dx_ptr": ty}
+                specs.append(
+                    compile_spec(f"{name}_backward[{shape}{tag}]", softmax_backward_kernel, ptrs, cx, cfg.num_warps)
+                )
+    for dt, cfg, what in _spec_configs(CE_MAX_BLOCK):
+        ty = f"*{dt}"
+        shape, base = _spec_shape(dt, cfg, what)
         for has_w in (False, True):
             for write in (False, True):
-                ptrs = {p: "*fp32" for p in ("x_ptr", "w_ptr", "k_ptr", "loss_ptr", "roww_ptr", "grad_ptr")}
+                ptrs = {p: ty for p in ("x_ptr", "w_ptr", "k_ptr", "loss_ptr", "roww_ptr", "grad_ptr")}
                 ptrs["t_ptr"] = "*i64"
-                cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD": write, "BLOCK": block, "ONE_BLOCK": one}
+                cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD": write, **base}
                 name = f"cross_entropy_forward[{shape},HAS_WEIGHT={has_w},WRITE_GRAD={write}]"
-                specs.append(compile_spec(name, cross_entropy_forward_kernel, ptrs, cx, NUM_WARPS))
-        for has_w in (False, True):
-            for write_x, write_t in ((True, False), (False, True), (True, True), (False, False)):
-                ptrs = {p: "*fp32" for p in ("x_ptr", "t_ptr", "w_ptr", "k_ptr", "loss_ptr", "gx_ptr", "gt_ptr")}
-                cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD_X": write_x, "WRITE_GRAD_T": write_t}
-                cx.update(BLOCK=block, ONE_BLOCK=one)
-                name = (
-                    f"cross_entropy_prob_forward[{shape},HAS_WEIGHT={has_w},"
-                    f"WRITE_GRAD_X={write_x},WRITE_GRAD_T={write_t}]"
-                )
-                specs.append(compile_spec(name, cross_entropy_prob_forward_kernel, ptrs, cx, NUM_WARPS))
+                specs.append(compile_spec(name, cross_entropy_forward_kernel, ptrs, cx, cfg.num_warps))
+        variants = [
+            (h, x, t) for h in (False, True) for x, t in ((True, False), (False, True), (True, True), (False, False))
+        ]
+        if cfg.rows == 1:
+            variants = [(True, True, False), (True, True, True)]
+        for has_w, write_x, write_t in variants:
+            ptrs = {p: ty for p in ("x_ptr", "t_ptr", "w_ptr", "k_ptr", "loss_ptr", "gx_ptr", "gt_ptr")}
+            cx = {"HAS_WEIGHT": has_w, "WRITE_GRAD_X": write_x, "WRITE_GRAD_T": write_t, **base}
+            name = (
+                f"cross_entropy_prob_forward[{shape},HAS_WEIGHT={has_w},WRITE_GRAD_X={write_x},WRITE_GRAD_T={write_t}]"
+            )
+            specs.append(compile_spec(name, cross_entropy_prob_forward_kernel, ptrs, cx, cfg.num_warps))
     for has_ignore in (True, False):
         # the probability path passes a float tensor as the (unread) target pointer
         ptrs = {"grad_ptr": "*fp32", "scale_ptr": "*fp32", "t_ptr": "*i64" if has_ignore else "*fp32"}

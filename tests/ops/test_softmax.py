@@ -6,9 +6,9 @@ about L * eps relative, far inside both bounds.  Logits of +-1e4 are compared wi
 after the max subtraction every exponent is exact to the input's precision, and the atol is scaled
 by the largest |value| (2e4 for log-probabilities), so float32's 1e-3 spacing at 1e4 fits.
 
-The Triton path runs under the interpreter (one Python program per row), so the drawn cases keep at
-most 24 rows; :func:`test_long_rows_loop_on_triton` forces the looped online softmax with a tiny
-block size.
+The Triton path runs under the interpreter (one Python program per tile of short rows or per long
+row), so the drawn cases keep at most 24 rows; :func:`test_long_rows_loop_on_triton` forces the
+looped online softmax with a tiny block size, and the tests after it cover the tilings themselves.
 """
 
 from __future__ import annotations
@@ -226,8 +226,9 @@ def test_long_rows_loop_on_triton(device, monkeypatch):
     running max is still -inf there: the guard against -inf - (-inf) = nan); dims 1 and 0.
     """
     K = load_triton("softmax_kernels")
-    monkeypatch.setattr(K, "MAX_BLOCK", 8)
-    assert K._block(37, None) == (8, False)
+    for name in ("MAX_BLOCK", "CE_MAX_BLOCK"):
+        monkeypatch.setattr(K, name, 8)
+    assert K._config(37, 4) == (8, 1, False, 4)  # float64 loops over chunks of 4
     x = np.random.default_rng(1).uniform(-3, 3, (3, 37))
     x[0, :10] = -np.inf
     with mg.use_kernels("triton"):
@@ -252,10 +253,31 @@ def test_long_rows_loop_on_triton(device, monkeypatch):
                 check_against_torch(mg_fn, torch_fn, [xf, probs], np.float64, device)
 
 
+def test_row_tiling_table():
+    """Short rows share a program (ROWS * BLOCK = 1024 fp32 values, 512 fp64), warps grow with the
+    tile, rows past the longest block (8192 fp32 values for softmax, 4096 for cross-entropy; half as
+    many fp64) loop over chunks of 1024; BLOCK is the next power of two (at least 16)."""
+    K = load_triton("softmax_kernels")
+    assert K._config(10, 4) == (16, 64, True, 4)  # LeNet: 64 rows of 10 classes in one program
+    assert K._config(10, 8) == (16, 32, True, 4)
+    assert K._config(1, 4) == (16, 64, True, 4)
+    assert K._config(100, 4) == (128, 8, True, 4)
+    assert K._config(1024, 4) == (1024, 1, True, 4)
+    assert K._config(2049, 4) == (4096, 1, True, 8)
+    assert K._config(8192, 4) == (8192, 1, True, 8)
+    assert K._config(8193, 4) == (1024, 1, False, 4)  # longer rows loop over chunks of 1024
+    assert K._config(4096, 8) == (4096, 1, True, 8)
+    assert K._config(4097, 8) == (1024, 1, False, 4)
+    assert K._config(4096, 4, limit=K.CE_MAX_BLOCK) == (4096, 1, True, 8)
+    assert K._config(4097, 4, limit=K.CE_MAX_BLOCK) == (1024, 1, False, 4)
+    assert K._config(2048, 8, limit=K.CE_MAX_BLOCK) == (2048, 1, True, 8)
+    assert K._config(2049, 8, limit=K.CE_MAX_BLOCK) == (1024, 1, False, 4)
+
+
 @pytest.mark.parametrize("device", TRITON_DEVICES)
-@pytest.mark.parametrize("L", [128, 129])
+@pytest.mark.parametrize("L", [16, 17, 129])
 def test_block_boundary_on_triton(device, L):
-    """L = 128 fills the small block exactly; L = 129 switches to the 1024 block."""
+    """L = 16 fills the smallest block exactly; 17 and 129 take the next power of two."""
     x = np.random.default_rng(L).uniform(-3, 3, (2, L))
     with mg.use_kernels("triton"):
         check_against_torch(lambda t: F.log_softmax(t, -1), lambda t: torch.log_softmax(t, -1), [x], np.float32, device)
@@ -263,6 +285,56 @@ def test_block_boundary_on_triton(device, L):
         check_against_torch(mg_fn, torch_fn, [x, np.array([0, L - 1])], np.float32, device)
         mg_fn, torch_fn = ce_prob_functions(None, np.float32, device, label_smoothing=0.1)
         check_against_torch(mg_fn, torch_fn, [x, np.random.default_rng(0).random((2, L))], np.float32, device)
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_rows_per_program_on_triton(device, dtype):
+    """Several programs of ROWS rows, the last one ragged: 70 rows of 10 (ROWS = 64) and 13 rows of
+    100 (ROWS = 8), along the last dim, along a strided dim 0, and as cross_entropy with ignored
+    rows, class weights and probability targets; gradients too."""
+    rng = np.random.default_rng(7)
+    with mg.use_kernels("triton"):
+        for rows, L in ((70, 10), (13, 100)):
+            x = rng.uniform(-3, 3, (rows, L))
+            for fn, torch_fn, _ in SOFTMAXES.values():
+                for xx, dim in ((x, -1), (np.ascontiguousarray(x.T), 0), (x.reshape(1, rows, L), 2)):
+                    check_against_torch(
+                        lambda t, f=fn, d=dim: f(t, d), lambda t, f=torch_fn, d=dim: f(t, d), [xx], dtype, device
+                    )
+            target = rng.integers(0, L, rows)
+            target[::5] = -100
+            weight = rng.uniform(0.5, 2.0, L)
+            for w in (None, weight):
+                mg_fn, torch_fn = ce_functions(w, dtype, device, label_smoothing=0.1)
+                check_against_torch(mg_fn, torch_fn, [x, target], dtype, device)
+                mg_fn, torch_fn = ce_prob_functions(w, dtype, device, reduction="none")
+                check_against_torch(mg_fn, torch_fn, [x, rng.dirichlet(np.ones(L), size=rows)], dtype, device)
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_longest_row_in_one_block_and_the_next_loops_on_triton(device, dtype):
+    """The longest row held in registers and one element more (looped): 8192 fp32 values for
+    softmax, 4096 for cross-entropy, half as many fp64."""
+    K = load_triton("softmax_kernels")
+    size = np.dtype(dtype).itemsize
+    rng = np.random.default_rng(3)
+    with mg.use_kernels("triton"):
+        longest = K.MAX_BLOCK * 4 // size
+        for L in (longest, longest + 1):
+            assert K._config(L, size).one_block == (L == longest)
+            x = rng.uniform(-5, 5, (2, L))
+            for fn, torch_fn, _ in SOFTMAXES.values():
+                check_against_torch(lambda t, f=fn: f(t, -1), lambda t, f=torch_fn: f(t, -1), [x], dtype, device)
+        longest = K.CE_MAX_BLOCK * 4 // size
+        for L in (longest, longest + 1):
+            assert K._config(L, size, limit=K.CE_MAX_BLOCK).one_block == (L == longest)
+            x = rng.uniform(-5, 5, (2, L))
+            mg_fn, torch_fn = ce_functions(rng.uniform(0.5, 2.0, L), dtype, device, label_smoothing=0.1)
+            check_against_torch(mg_fn, torch_fn, [x, np.array([0, L - 1])], dtype, device)
+            mg_fn, torch_fn = ce_prob_functions(None, dtype, device, reduction="none")
+            check_against_torch(mg_fn, torch_fn, [x, rng.dirichlet(np.ones(L), size=2)], dtype, device)
 
 
 def test_cross_entropy_under_no_grad(kernels):
