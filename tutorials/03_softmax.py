@@ -587,8 +587,10 @@ with use_kernels("triton"):
 #   with no transposing copy.
 # * **`ONE_BLOCK`** (a `constexpr`): when `L <= BLOCK` the row stays in registers and is read once
 #   (section 2); otherwise the online softmax (section 3).
-# * **Two block sizes**, 128 and 1024: rows up to 128 (LeNet's 10 classes) get one small block;
-#   longer rows loop over 1024-chunks, so registers stay bounded and few variants are compiled.
+# * **Block sizes**: the next power of two >= L.  Short rows (LeNet's 10 classes) share a program
+#   as a `(ROWS, BLOCK)` tile, so 64 rows of 10 are one program, not 64 nearly idle ones; rows up to
+#   8192 stay in registers, with warps scaled to the block; longer rows loop over 1024-chunks, so
+#   registers stay bounded.
 # * **`m_use`** in the loop: the all-`-inf` chunk of section 3.
 # * **`LOG`** (a `constexpr`): log_softmax in the same kernels, `(x - m) - log(s)`; its backward
 #   is `g - exp(y) * sum(g)`.
