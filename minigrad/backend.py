@@ -154,10 +154,14 @@ def get_float32_matmul_precision() -> str:
 
 
 def set_float32_matmul_precision(precision: str) -> None:
-    """Choose how the Triton kernels of matmul, linear and conv2d multiply float32 (module docstring).
+    """Choose how the Triton kernels of matmul, linear and conv2d multiply float32 from now on.
 
-    As ``torch.set_float32_matmul_precision``, but an unknown name is a ValueError (torch warns and
-    keeps the old setting), so a typo cannot go unnoticed.
+    ``"highest"`` (the default): fp32 products and sums (``tl.dot`` ``input_precision="ieee"``);
+    ``"high"``: 3xTF32 on tensor cores, near fp32 (``"tf32x3"``); ``"medium"``: TF32 on tensor
+    cores, about 1e-3 relative error per product (``"tf32"``).  float64 always computes in
+    float64; the NumPy path and Triton's interpreter compute the same at every setting (see
+    :mod:`minigrad.backend`).  As ``torch.set_float32_matmul_precision``, but an unknown name is a
+    ValueError (torch warns and keeps the old setting), so a typo cannot go unnoticed.
     """
     global _float32_matmul_precision
     if not isinstance(precision, str):
