@@ -64,11 +64,11 @@ problem (``batch * tiles`` of the config)      config (BLOCK_M x N x K, warps)  
                                                                                 it compiles without spills (with
                                                                                 "ieee" it spills on sm_90, with
                                                                                 "tf32x3" on sm_80)
->= 128 tiles of 64 x 64, "high" ("tf32x3")     ``LARGE_3X`` 64x64x16, 8,        3xTF32 makes three MMAs per product,
-                                               2 stages                         so 64-fold reuse feeds them as well
-                                                                                as 128-fold feeds one; its split
-                                                                                operands spill on sm_80 with 3
-                                                                                stages in flight
+>= 128 tiles of 64 x 64, "high" ("tf32x3")     ``LARGE_3X`` 64x64x32, 8         3xTF32 makes three MMAs per product,
+                                                                                so 64-fold reuse feeds them as well
+                                                                                as 128-fold feeds one (128 x 128
+                                                                                spills on sm_80, and so does
+                                                                                64x64x16 in one layout)
 >= 128 tiles of 64 x 64, otherwise             ``LARGE`` 64x64x16, 8            64-fold reuse; 16 accumulators a
                                                                                 thread, the largest FMA tile
                                                                                 without spills
@@ -225,9 +225,10 @@ SMALL = Config(block_m=32, block_n=32, block_k=16, group_m=8, num_warps=4, num_s
 #: Large tiles once there are enough of them to fill the GPU: each element of a and b staged in
 #: shared memory is reused 64 times instead of 32.  72-128 registers, no spills.
 LARGE = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_stages=3)
-#: LARGE for "tf32x3": two K-blocks in flight instead of three, because 3xTF32 keeps a high and a
-#: low TF32 part of each operand and spills on sm_80 with three.  105-178 registers.
-LARGE_3X = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_stages=2)
+#: LARGE for "tf32x3", which keeps a high and a low TF32 part of each operand: with BLOCK_K = 16
+#: ptxas spills 16 bytes on sm_80 in the ``da = g @ b^T`` layout, with 32 it does not (152-182
+#: registers), and the K loop takes half the steps.
+LARGE_3X = Config(block_m=64, block_n=64, block_k=32, group_m=8, num_warps=8, num_stages=3)
 #: Tensor-core tiles ("tf32" only): 128-fold reuse; up to 255 registers with 8 warps (the most a
 #: 256-thread block may use), no spills.
 LARGE_TC = Config(block_m=128, block_n=128, block_k=16, group_m=8, num_warps=8, num_stages=3)
