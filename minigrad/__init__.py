@@ -14,7 +14,14 @@ import math
 import numpy as np
 
 from . import backend, nn, optim
-from .backend import get_kernels, set_kernels, use_kernels
+from .backend import (
+    get_float32_matmul_precision,
+    get_kernels,
+    set_float32_matmul_precision,
+    set_kernels,
+    use_float32_matmul_precision,
+    use_kernels,
+)
 from .dtypes import as_dtype
 from .errors import UserError
 from .function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -206,6 +213,7 @@ __all__ = [
     "from_torch",
     "full",
     "full_like",
+    "get_float32_matmul_precision",
     "get_kernels",
     "gradcheck",
     "int32",
@@ -220,10 +228,12 @@ __all__ = [
     "optim",
     "rand",
     "randn",
+    "set_float32_matmul_precision",
     "set_grad_enabled",
     "set_kernels",
     "tensor",
     "uint8",
+    "use_float32_matmul_precision",
     "use_kernels",
     "zeros",
     "zeros_like",

@@ -34,6 +34,24 @@ host until every queued kernel has run, so a training step on ``"cuda"`` tensors
 checks (cross_entropy's target range) therefore run on ``"cuda"`` tensors only in debug mode; on
 ``"cpu"`` tensors the data is already on the host and they always run.
 
+A fourth, the **float32 matmul precision** (:func:`set_float32_matmul_precision`, ``with
+use_float32_matmul_precision("high"): ...``), mirrors ``torch.set_float32_matmul_precision``: it
+says how the Triton kernels of matmul, linear and conv2d multiply float32 tiles with ``tl.dot``.
+
+   ==============  =====================  ==========================================================
+   precision       ``tl.dot`` on a GPU    what it computes
+   ==============  =====================  ==========================================================
+   ``"highest"``   ``"ieee"``             fp32 products and sums on the FMA units (the default)
+   ``"high"``      ``"tf32x3"``           3xTF32 on tensor cores: each operand split into a TF32
+                                          value and a TF32 remainder, three products; near fp32
+   ``"medium"``    ``"tf32"``             one TF32 product on tensor cores: 10-bit mantissas,
+                                          about 1e-3 relative error per product
+   ==============  =====================  ==========================================================
+
+float64 always multiplies in float64 ("ieee"), and the NumPy path ignores the setting (NumPy
+multiplies float32 in float32).  Triton's interpreter ignores it too: its ``tl.dot`` is a NumPy
+product, so on a CPU every precision gives the same numbers.
+
 Triton's interpreter must be switched on (``TRITON_INTERPRET=1``) *before*
 ``triton`` is imported, because ``@triton.jit`` reads the variable when it
 decorates a kernel.  minigrad therefore never imports triton at start-up: the
@@ -122,6 +140,49 @@ def use_debug(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         set_debug(previous)
+
+
+#: The float32 matmul precisions, as ``torch.set_float32_matmul_precision`` names them.
+FLOAT32_MATMUL_PRECISIONS = ("highest", "high", "medium")
+
+_float32_matmul_precision = "highest"
+
+
+def get_float32_matmul_precision() -> str:
+    """The float32 matmul precision: ``"highest"`` (the default), ``"high"`` or ``"medium"``."""
+    return _float32_matmul_precision
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """Choose how the Triton kernels of matmul, linear and conv2d multiply float32 from now on.
+
+    ``"highest"`` (the default): fp32 products and sums (``tl.dot`` ``input_precision="ieee"``);
+    ``"high"``: 3xTF32 on tensor cores, near fp32 (``"tf32x3"``); ``"medium"``: TF32 on tensor
+    cores, about 1e-3 relative error per product (``"tf32"``).  float64 always computes in
+    float64; the NumPy path and Triton's interpreter compute the same at every setting (see
+    :mod:`minigrad.backend`).  As ``torch.set_float32_matmul_precision``, but an unknown name is a
+    ValueError (torch warns and keeps the old setting), so a typo cannot go unnoticed.
+    """
+    global _float32_matmul_precision
+    if not isinstance(precision, str):
+        raise TypeError(f"set_float32_matmul_precision expects a str, but got {type(precision).__name__}")
+    if precision not in FLOAT32_MATMUL_PRECISIONS:
+        raise ValueError(
+            f"set_float32_matmul_precision: unknown precision {precision!r}; "
+            f"expected one of {FLOAT32_MATMUL_PRECISIONS}"
+        )
+    _float32_matmul_precision = precision
+
+
+@contextlib.contextmanager
+def use_float32_matmul_precision(precision: str) -> Iterator[None]:
+    """``with use_float32_matmul_precision("medium"): ...`` runs the block at that precision."""
+    previous = get_float32_matmul_precision()
+    set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        set_float32_matmul_precision(previous)
 
 
 def kernel_path(device: str) -> str:

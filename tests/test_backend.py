@@ -26,6 +26,36 @@ def test_default_is_numpy_on_cpu_and_switchable():
         mg.set_kernels("cuda")
 
 
+def test_float32_matmul_precision_mirrors_torch():
+    """Same names and default as torch.get/set_float32_matmul_precision; an unknown name is refused."""
+    import torch
+
+    assert mg.get_float32_matmul_precision() == torch.get_float32_matmul_precision() == "highest"
+    assert backend.FLOAT32_MATMUL_PRECISIONS == ("highest", "high", "medium")
+    for precision in backend.FLOAT32_MATMUL_PRECISIONS:
+        with mg.use_float32_matmul_precision(precision):
+            assert mg.get_float32_matmul_precision() == precision
+            with mg.use_float32_matmul_precision("highest"):
+                assert mg.get_float32_matmul_precision() == "highest"
+            assert mg.get_float32_matmul_precision() == precision
+        assert mg.get_float32_matmul_precision() == "highest"
+    mg.set_float32_matmul_precision("medium")
+    try:
+        assert mg.get_float32_matmul_precision() == backend.get_float32_matmul_precision() == "medium"
+    finally:
+        mg.set_float32_matmul_precision("highest")
+    for bad in ("tf32", "HIGH", "ieee", ""):
+        with pytest.raises(
+            ValueError, match=r"set_float32_matmul_precision: unknown precision .*'highest', 'high', 'medium'"
+        ):
+            mg.set_float32_matmul_precision(bad)
+    with pytest.raises(TypeError, match="expects a str, but got int"):
+        mg.set_float32_matmul_precision(3)
+    with pytest.raises(ValueError, match="unknown precision"), mg.use_float32_matmul_precision("low"):
+        pass
+    assert mg.get_float32_matmul_precision() == "highest"  # a refused setting changes nothing
+
+
 def test_emulate_cuda_runs_the_gpu_code_path_on_torch_cpu_tensors():
     import torch
 

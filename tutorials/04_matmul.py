@@ -624,8 +624,8 @@ for group_m in (1, 2, 4, 8, 16, 32):
 # | grouped ordering, `GROUP_M = 8` | section 7 |
 # | offsets in `int64` | `row * stride` passes 2^31 in tensors over 2 GB |
 # | pointers advanced by `BLOCK_K * stride_k` | the same addresses as `k0 + tl.arange(...)`, one add per step |
-# | `INPUT_PRECISION`, `ALLOW_TF32` | "ieee" by default, so results agree with NumPy |
-# | two configurations, `pick_config` | 32 x 32 x 16 for small outputs; 64 x 64 x 16, 8 warps, from 128 tiles on |
+# | `INPUT_PRECISION`, `mg.set_float32_matmul_precision` | "ieee" by default ("highest"), so results agree with NumPy |
+# | configurations by size, `pick_config` | the largest tile giving 128 programs (64 x 64, 32 x 32), else 16 x 32 |
 #
 # The launchers around it implement torch's rules (1-D operands, broadcast batch dimensions) and
 # the backward, `matmul_backward`, which launches the same kernel on `(g, b.mT)` and `(a.mT, g)`,

@@ -54,9 +54,10 @@ are int32.  A 64-bit integer division compiles to a slow subroutine call on a GP
 saves showed up as stack use), so each program divides in int64 once, for its first pixel, and
 counts on from there in int32.  Outputs are allocated contiguous by the launchers.
 
-**Precision.**  ``tl.dot`` uses ``input_precision="ieee"`` (exact fp32 products, fp32 sums) unless
-:data:`minigrad.ops.triton_common.ALLOW_TF32`; float64 inputs multiply and accumulate in float64.
-Accumulators have the output's dtype.
+**Precision.**  ``tl.dot`` takes the precision :func:`minigrad.set_float32_matmul_precision` chose
+(:func:`.triton_common.input_precision`): "ieee" (exact fp32 products, fp32 sums) by default,
+"tf32x3" (3xTF32 on tensor cores) for "high", "tf32" for "medium"; float64 inputs multiply and
+accumulate in float64 at every setting.  Accumulators have the output's dtype.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
 from .conv import ConvGeometry
-from .triton_common import Config, as_torch, cdiv, compile_spec, input_precision
+from .triton_common import DOT_PRECISION, Config, as_torch, cdiv, compile_spec, input_precision
 
 
 # -------------------------------------------------------------------------------------- forward
@@ -548,28 +549,31 @@ def compile_specs() -> list[dict]:
 
     Sizes and strides are typed i32 (what Triton picks for values < 2^31); offsets are int64 inside.
     Forward and grad_input launch with 16, 32 or 64 channels per tile, grad_weight with 16 or 32
-    reduction columns, HAS_BIAS both ways; sum_partials_kernel with one block size.
+    reduction columns, HAS_BIAS both ways, each at every ``tl.dot`` precision ("ieee", "tf32x3",
+    "tf32"); sum_partials_kernel with one block size.
     """
     fwd_ptrs = {"x_ptr": "*fp32", "w_ptr": "*fp32", "b_ptr": "*fp32", "y_ptr": "*fp32"}
     in_ptrs = {"gy_ptr": "*fp32", "w_ptr": "*fp32", "dx_ptr": "*fp32"}
     w_ptrs = {"gy_ptr": "*fp32", "x_ptr": "*fp32", "dw_ptr": "*fp32", "db_ptr": "*fp32"}
     specs = []
-    for bn in CHANNEL_BLOCKS:
-        for has_bias in (True, False):
-            cx = {"HAS_BIAS": has_bias, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K}
-            cx["INPUT_PRECISION"] = "ieee"
-            name = f"conv2d_forward_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}, bias={has_bias}]"
-            specs.append(compile_spec(name, conv2d_forward_kernel, fwd_ptrs, cx, NUM_WARPS))
-    for bn in CHANNEL_BLOCKS:
-        cx = {"BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K, "INPUT_PRECISION": "ieee"}
-        name = f"conv2d_backward_input_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K}]"
-        specs.append(compile_spec(name, conv2d_backward_input_kernel, in_ptrs, cx, NUM_WARPS))
-    for bn in WEIGHT_COLUMN_BLOCKS:
-        for has_bias in (True, False):
-            cx = {"HAS_BIAS": has_bias, "BLOCK_M": WEIGHT_BLOCK_ROWS, "BLOCK_N": bn, "BLOCK_K": BLOCK_REDUCE}
-            cx["INPUT_PRECISION"] = "ieee"
-            name = f"conv2d_backward_weight_kernel[{WEIGHT_BLOCK_ROWS}x{bn}x{BLOCK_REDUCE}, bias={has_bias}]"
-            specs.append(compile_spec(name, conv2d_backward_weight_kernel, w_ptrs, cx, WEIGHT_NUM_WARPS))
+    for precision in DOT_PRECISION.values():
+        for bn in CHANNEL_BLOCKS:
+            for has_bias in (True, False):
+                cx = {"HAS_BIAS": has_bias, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K}
+                cx["INPUT_PRECISION"] = precision
+                name = f"conv2d_forward_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K} {precision}, bias={has_bias}]"
+                specs.append(compile_spec(name, conv2d_forward_kernel, fwd_ptrs, cx, NUM_WARPS))
+        for bn in CHANNEL_BLOCKS:
+            cx = {"BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K, "INPUT_PRECISION": precision}
+            name = f"conv2d_backward_input_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K} {precision}]"
+            specs.append(compile_spec(name, conv2d_backward_input_kernel, in_ptrs, cx, NUM_WARPS))
+        for bn in WEIGHT_COLUMN_BLOCKS:
+            for has_bias in (True, False):
+                cx = {"HAS_BIAS": has_bias, "BLOCK_M": WEIGHT_BLOCK_ROWS, "BLOCK_N": bn, "BLOCK_K": BLOCK_REDUCE}
+                cx["INPUT_PRECISION"] = precision
+                tile = f"{WEIGHT_BLOCK_ROWS}x{bn}x{BLOCK_REDUCE} {precision}"
+                name = f"conv2d_backward_weight_kernel[{tile}, bias={has_bias}]"
+                specs.append(compile_spec(name, conv2d_backward_weight_kernel, w_ptrs, cx, WEIGHT_NUM_WARPS))
     sum_ptrs = {"p_ptr": "*fp32", "out_ptr": "*fp32"}
     specs.append(compile_spec("sum_partials_kernel", sum_partials_kernel, sum_ptrs, {"BLOCK": SUM_BLOCK}, 4))
     return specs

@@ -43,10 +43,52 @@ dimension, ``da`` is the *sum* over that dimension of the per-batch products.  T
   stride were ``N * stride_n`` -- it is ``M * N`` for a contiguous ``g``.
 
 **Precision.**  ``tl.dot`` on fp32 inputs uses TF32 tensor cores on a GPU unless told
-``input_precision="ieee"`` (exact fp32 products, fp32 sums).  minigrad uses "ieee" so that GPU,
-interpreter and NumPy agree to float32 rounding; set
-:data:`minigrad.ops.triton_common.ALLOW_TF32` to trade that for speed.
-float64 inputs are multiplied and accumulated in float64 (DMMA instructions on sm_80+).
+``input_precision="ieee"`` (exact fp32 products, fp32 sums).  minigrad passes the precision that
+:func:`minigrad.set_float32_matmul_precision` chose (:func:`.triton_common.input_precision`):
+"ieee" by default ("highest"), so that GPU, interpreter and NumPy agree to float32 rounding;
+"tf32x3" for "high" and "tf32" for "medium" move the products to tensor cores.  float64 inputs
+are multiplied and accumulated in float64 (DMMA instructions on sm_80+) at every setting.
+
+**Block configurations by problem size** (:func:`pick_config`).  A tile is one program; an
+H100 has 132 SMs, an A100 108, so about 128 programs are needed to give every SM work.  The
+launcher takes the largest tile of its precision's :data:`LADDERS` entry that still makes at least
+:data:`MIN_PROGRAMS` programs, and the smallest one when none does:
+
+=============================================  ===============================  ====================================
+problem (``batch * tiles`` of the config)      config (BLOCK_M x N x K, warps)  why
+=============================================  ===============================  ====================================
+>= 128 tiles of 128 x 128, "medium" ("tf32")   ``LARGE_TC`` 128x128x16, 8       tensor cores multiply ~8x faster than
+                                                                                FMA: each staged element is reused
+                                                                                128 times to keep them fed; the
+                                                                                accumulators are MMA fragments, so
+                                                                                it compiles without spills (with
+                                                                                "ieee" it spills on sm_90, with
+                                                                                "tf32x3" on sm_80)
+>= 128 tiles of 64 x 64, "high" ("tf32x3")     ``LARGE_3X`` 64x64x32, 8         3xTF32 makes three MMAs per product,
+                                                                                so 64-fold reuse feeds them as well
+                                                                                as 128-fold feeds one (128 x 128
+                                                                                spills on sm_80, and so does
+                                                                                64x64x16 in one layout)
+>= 128 tiles of 64 x 64, otherwise             ``LARGE`` 64x64x16, 8            64-fold reuse; 16 accumulators a
+                                                                                thread, the largest FMA tile
+                                                                                without spills
+>= 128 tiles of 32 x 32                        ``SMALL`` 32x32x16, 4            mid-sized outputs: 4x the programs
+                                                                                of LARGE
+fewer (small or skinny: LeNet's linear         ``TINY`` 16x32x16, 4             twice the programs of SMALL; a
+layers)                                                                         BLOCK_K of 32 (fewer K steps)
+                                                                                spills in some layouts
+=============================================  ===============================  ====================================
+
+LeNet-5 at batch 64 takes TINY everywhere: ``(64, 400) @ (400, 120)`` makes 4 x 4 = 16 programs
+(SMALL: 8), its gradients ``(64, 120) @ (120, 400)`` and ``(120, 64) @ (64, 400)`` 52 and 104.
+Each program still walks all of K (25 steps of 16 for K = 400), and that serial loop, not the
+tile, is what a problem this small waits on.  Split-K (cutting K among programs that write partial
+sums) would shorten it, but needs a second launch to add the partials (or atomic adds, whose order,
+and so whose rounding, changes from run to run); at these sizes a launch costs about as much as the
+whole product, so the launcher does not split K.  (conv2d's grad_weight, whose reduction is
+thousands of pixels long, does: see :mod:`.conv_kernels`.)  The thresholds follow from the SM
+counts, not from timings.  Registers and spills of every config at every precision:
+``benchmarks/kernel_resources.py``.
 """
 
 from __future__ import annotations
@@ -96,7 +138,8 @@ def matmul_kernel(
         c_ptr : (B, M, N)   output, written once per element (no accumulation into c)
         M, N, K : matrix sizes; B is not needed (the grid covers it)
         stride_ab / stride_bb : 0 when that operand is broadcast along the batch
-        INPUT_PRECISION : "ieee" (exact fp32) or "tf32"; see triton_common.ALLOW_TF32
+        INPUT_PRECISION : tl.dot's input_precision: "ieee" (exact fp32), "tf32x3" or "tf32";
+                          see triton_common.input_precision
 
     c's dtype is a's dtype, and so is the accumulator: fp32 for fp32 inputs, fp64 for fp64.
 
@@ -169,27 +212,53 @@ def matmul_kernel(
 # spills (FACTS.md); so do 64x64x32 with 4 warps (168 / 255 registers and 8 bytes of stack on
 # sm_90 / sm_80) and 64x64x16 with 4 warps (16 bytes of stack on sm_90).  Halving BLOCK_K to 16 and
 # giving the 64x64 tile 8 warps (16 accumulators per thread) removes every spill, in float32 and
-# float64 (benchmarks/RESULTS.md, "GPU compile report").  For the small tile, BLOCK_K = 16 needs 72-80 registers where
-# 32 needs 96-104: fewer registers per thread leave room for more resident warps per SM.
-#: Small tiles for small outputs.  A GPU has ~100+ SMs; a 256 x 120 output (a LeNet linear layer)
-#: makes only 4 x 2 = 8 programs of 64 x 64 but 8 x 4 = 32 of 32 x 32, and a 1-row vector-matrix
-#: product wastes fewer masked rows.  4 warps: 8 accumulators per thread; ~72-80 registers.
+# float64 (benchmarks/RESULTS.md, "GPU compile report").  For the small tile, BLOCK_K = 16 needs
+# 72-80 registers where 32 needs 96-104: fewer registers per thread leave room for more resident
+# warps per SM.  With tensor cores ("tf32", "tf32x3") the accumulator lives in MMA fragments and
+# the operands are read from shared memory, which is why 128 x 128 fits there with "tf32"
+# (LARGE_TC) but spills with "ieee".
+#: The smallest tile, for problems too small to fill the GPU with SMALL (see the module docstring).
+#: 4 warps: 4 accumulators per thread; 46-72 registers, no spills at any precision.
+TINY = Config(block_m=16, block_n=32, block_k=16, group_m=8, num_warps=4, num_stages=3)
+#: Small tiles for mid-sized outputs.  4 warps: 8 accumulators per thread; 56-115 registers.
 SMALL = Config(block_m=32, block_n=32, block_k=16, group_m=8, num_warps=4, num_stages=3)
 #: Large tiles once there are enough of them to fill the GPU: each element of a and b staged in
-#: shared memory is reused 64 times instead of 32.  ~105-130 registers, no spills.
+#: shared memory is reused 64 times instead of 32.  72-128 registers, no spills.
 LARGE = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_stages=3)
-CONFIGS = (SMALL, LARGE)
+#: LARGE for "tf32x3", which keeps a high and a low TF32 part of each operand: with BLOCK_K = 16
+#: ptxas spills 16 bytes on sm_80 in the ``da = g @ b^T`` layout, with 32 it does not (152-182
+#: registers), and the K loop takes half the steps.
+LARGE_3X = Config(block_m=64, block_n=64, block_k=32, group_m=8, num_warps=8, num_stages=3)
+#: Tensor-core tiles ("tf32" only): 128-fold reuse; up to 255 registers with 8 warps (the most a
+#: 256-thread block may use), no spills.
+LARGE_TC = Config(block_m=128, block_n=128, block_k=16, group_m=8, num_warps=8, num_stages=3)
+CONFIGS = {"TINY": TINY, "SMALL": SMALL, "LARGE": LARGE, "LARGE_3X": LARGE_3X, "LARGE_TC": LARGE_TC}
 
-#: Use LARGE when it still gives at least this many programs (about one per SM of an H100/A100).
+#: The configs :func:`pick_config` chooses from at each ``tl.dot`` precision, largest first, smallest last.
+LADDERS = {
+    "ieee": (LARGE, SMALL, TINY),
+    "tf32x3": (LARGE_3X, SMALL, TINY),
+    "tf32": (LARGE_TC, LARGE, SMALL, TINY),
+}
+
+#: Take a config when it still gives at least this many programs (about one per SM of an H100/A100).
 #: A heuristic from the reasoning above, not tuned by timing on a GPU.
-MIN_PROGRAMS_FOR_LARGE = 128
+MIN_PROGRAMS = 128
 
 
 @functools.lru_cache(maxsize=1024)
-def pick_config(batch: int, M: int, N: int, K: int) -> Config:
-    """SMALL or LARGE for a (batch, M, K) @ (batch, K, N) problem; see the notes on each config."""
-    tiles = batch * cdiv(M, LARGE.block_m) * cdiv(N, LARGE.block_n)
-    return LARGE if tiles >= MIN_PROGRAMS_FOR_LARGE else SMALL
+def pick_config(batch: int, M: int, N: int, K: int, input_precision: str = "ieee") -> Config:
+    """The block config for a (batch, M, K) @ (batch, K, N) problem at a ``tl.dot`` precision.
+
+    The largest tile of ``LADDERS[input_precision]`` that still makes :data:`MIN_PROGRAMS`
+    programs, else the smallest (the table in the module docstring).  K does not enter: no config
+    splits K.
+    """
+    *larger, smallest = LADDERS[input_precision]
+    for cfg in larger:
+        if batch * cdiv(M, cfg.block_m) * cdiv(N, cfg.block_n) >= MIN_PROGRAMS:
+            return cfg
+    return smallest
 
 
 # ------------------------------------------------------------------------------------ launching
@@ -202,7 +271,8 @@ def _launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, config: Config | 
     N = b.shape[2]
     assert b.shape == (B, K, N) and c.shape == (B, M, N), f"matmul: bad launch shapes {a.shape} {b.shape} {c.shape}"
     assert a.dtype == b.dtype == c.dtype, f"matmul: launch dtypes differ: {a.dtype} {b.dtype} {c.dtype}"
-    cfg = config or pick_config(B, M, N, K)
+    precision = input_precision(a.dtype)
+    cfg = config or pick_config(B, M, N, K, precision)
     grid = (B * cdiv(M, cfg.block_m) * cdiv(N, cfg.block_n),)
     matmul_kernel[grid](
         a,
@@ -218,7 +288,7 @@ def _launch(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, config: Config | 
         BLOCK_N=cfg.block_n,
         BLOCK_K=cfg.block_k,
         GROUP_M=cfg.group_m,
-        INPUT_PRECISION=input_precision(a.dtype),
+        INPUT_PRECISION=precision,
         num_warps=cfg.num_warps,
         num_stages=cfg.num_stages,
     )
@@ -416,18 +486,21 @@ UNIT_STRIDES = {
 def compile_specs() -> list[dict]:
     """The kernel at every configuration minigrad launches, for float32, for compile checks.
 
-    One spec per block configuration (SMALL, LARGE) and per layout in UNIT_STRIDES.  Other
-    integers are typed i32 (what Triton picks for values < 2^31; offsets are int64 inside the
-    kernel either way).  ``benchmarks/kernel_resources.py`` compiles them for sm_90 and sm_80 and
-    reports each one's registers, stack and shared memory (the table is in ``benchmarks/RESULTS.md``).
+    One spec per ``tl.dot`` precision, per block configuration of its ladder (:data:`LADDERS`)
+    and per layout in UNIT_STRIDES.  Other integers are typed i32 (what Triton picks for values
+    < 2^31; offsets are int64 inside the kernel either way).  ``benchmarks/kernel_resources.py``
+    compiles them for sm_90 and sm_80 and reports each one's registers, stack and shared memory
+    (the table is in ``benchmarks/RESULTS.md``).
     """
     ptrs = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32"}
+    labels = {cfg: label for label, cfg in CONFIGS.items()}
     specs = []
-    for label, cfg in (("SMALL", SMALL), ("LARGE", LARGE)):
-        blocks = {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k, "GROUP_M": cfg.group_m}
-        blocks["INPUT_PRECISION"] = "ieee"
-        for layout, ones in UNIT_STRIDES.items():
-            constexprs = {**blocks, **{name: 1 for name in ones}}
-            name = f"matmul_kernel[{label} {cfg.block_m}x{cfg.block_n}x{cfg.block_k} w{cfg.num_warps}, {layout}]"
-            specs.append(compile_spec(name, matmul_kernel, ptrs, constexprs, cfg.num_warps, cfg.num_stages))
+    for precision, ladder in LADDERS.items():
+        for cfg in ladder:
+            blocks = {"BLOCK_M": cfg.block_m, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k, "GROUP_M": cfg.group_m}
+            tile = f"{labels[cfg]} {cfg.block_m}x{cfg.block_n}x{cfg.block_k} w{cfg.num_warps} s{cfg.num_stages}"
+            for layout, ones in UNIT_STRIDES.items():
+                constexprs = {**blocks, "INPUT_PRECISION": precision, **{name: 1 for name in ones}}
+                name = f"matmul_kernel[{tile} {precision}, {layout}]"
+                specs.append(compile_spec(name, matmul_kernel, ptrs, constexprs, cfg.num_warps, cfg.num_stages))
     return specs

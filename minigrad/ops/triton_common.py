@@ -23,16 +23,24 @@ import torch
 import triton
 import triton.language as tl
 
-#: When True, float32 ``tl.dot`` products on a GPU (matmul, conv2d) use TF32 tensor cores
-#: (``input_precision="tf32"``, about 1e-3 relative error in each product).  False (the default)
-#: keeps exact fp32 products and sums ("ieee"), so that GPU, interpreter and NumPy agree to float32
-#: rounding.  float64 always multiplies and accumulates in float64.
-ALLOW_TF32 = False
+from ..backend import get_float32_matmul_precision
+
+#: The ``tl.dot`` ``input_precision`` of each float32 matmul precision
+#: (:func:`minigrad.set_float32_matmul_precision`): "ieee" multiplies and adds in fp32 on the FMA
+#: units, "tf32x3" is Triton's 3xTF32 (a = a_hi + a_lo in TF32, ``a_hi*b_hi + a_hi*b_lo + a_lo*b_hi``
+#: on tensor cores, near fp32), "tf32" one TF32 product on tensor cores (10-bit mantissas).
+DOT_PRECISION = {"highest": "ieee", "high": "tf32x3", "medium": "tf32"}
 
 
 def input_precision(dtype) -> str:
-    """The ``tl.dot`` precision for operands of ``dtype``: "ieee" unless :data:`ALLOW_TF32` and float32."""
-    return "tf32" if ALLOW_TF32 and dtype == torch.float32 else "ieee"
+    """The ``tl.dot`` ``input_precision`` for operands of ``dtype`` at the current float32 matmul precision.
+
+    float32 follows :func:`minigrad.backend.get_float32_matmul_precision` through
+    :data:`DOT_PRECISION`; float64 is always "ieee" (multiplied and accumulated in float64: tensor
+    cores have no TF32 for it).  Triton's interpreter accepts every value and multiplies in the
+    operands' dtype regardless, so under it the precision changes no result.
+    """
+    return DOT_PRECISION[get_float32_matmul_precision()] if dtype == torch.float32 else "ieee"
 
 
 def cdiv(n: int, d: int) -> int:

@@ -289,7 +289,7 @@ def test_linear_numpy_weight_grad_is_c_contiguous(monkeypatch):
 # ---------------------------------------------------------------------------- the Triton kernel
 @pytest.mark.parametrize("device", TRITON_DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("config", ["SMALL", "LARGE"])
+@pytest.mark.parametrize("config", ["TINY", "SMALL", "LARGE", "LARGE_3X", "LARGE_TC"])
 def test_each_kernel_config(device, dtype, config):
     """Each block configuration, on transposed operands with ragged edges in M, N and K and more
     row-blocks than GROUP_M (so the grouped ordering has a short last group).  The output starts
@@ -307,21 +307,41 @@ def test_each_kernel_config(device, dtype, config):
 
 
 def test_pick_config():
+    """The largest tile of its precision's ladder that still makes MIN_PROGRAMS programs, else TINY."""
     mk = kernels_module()
-    assert mk.pick_config(1, 256, 120, 400) == mk.SMALL  # LeNet's first linear layer at batch 256
+    # LeNet's linear layer 400 -> 120 at batch 64 and 256, and its two gradients: too small for SMALL.
+    for shape in [(1, 64, 120, 400), (1, 256, 120, 400), (1, 64, 400, 120), (1, 120, 400, 64)]:
+        for precision in ("ieee", "tf32x3", "tf32"):
+            assert mk.pick_config(*shape, precision) == mk.TINY, (shape, precision)
+    assert mk.pick_config(1, 1, 4096, 512) == mk.SMALL  # a vector-matrix product: 1 x 128 tiles of 32
+    assert mk.pick_config(1, 512, 512, 64) == mk.SMALL  # 256 tiles of 32 x 32, 64 of 64 x 64
     assert mk.pick_config(1, 1024, 1024, 1024) == mk.LARGE
     assert mk.pick_config(64, 128, 128, 64) == mk.LARGE  # many batch elements fill the GPU too
+    assert mk.pick_config(1, 1024, 1024, 1024, "tf32") == mk.LARGE  # 64 tiles of 128 x 128 only
+    assert mk.pick_config(1, 1024, 1024, 1024, "tf32x3") == mk.LARGE_3X
+    assert mk.pick_config(1, 2048, 2048, 64, "tf32") == mk.LARGE_TC
+    assert mk.pick_config(1, 2048, 2048, 64, "tf32x3") == mk.LARGE_3X
+    assert mk.pick_config(1, 2048, 2048, 64) == mk.pick_config(1, 2048, 2048, 64, "ieee") == mk.LARGE
+    for shape in [(1, 1, 1, 1), (1, 4096, 1, 7), (3, 300, 200, 5), (1, 2048, 2048, 2048)]:  # the rule, at the edges
+        for precision, ladder in mk.LADDERS.items():
+            cfg = mk.pick_config(*shape, precision)
+            programs = shape[0] * mk.cdiv(shape[1], cfg.block_m) * mk.cdiv(shape[2], cfg.block_n)
+            assert cfg in ladder and (cfg == mk.TINY or programs >= mk.MIN_PROGRAMS), (shape, precision, cfg)
 
 
-def test_input_precision_switch(monkeypatch):
-    """Exact fp32 by default; ALLOW_TF32 affects float32 only."""
-    kernels_module()  # switches Triton's interpreter on before triton_common imports triton
-    from minigrad.ops import triton_common as mk
-
-    assert mk.ALLOW_TF32 is False
-    assert mk.input_precision(torch.float32) == "ieee" and mk.input_precision(torch.float64) == "ieee"
-    monkeypatch.setattr(mk, "ALLOW_TF32", True)
-    assert mk.input_precision(torch.float32) == "tf32" and mk.input_precision(torch.float64) == "ieee"
+@pytest.mark.parametrize("precision", ["highest", "high", "medium"])
+def test_launch_picks_the_config_for_the_precision(monkeypatch, precision):
+    """_launch asks pick_config with the tl.dot precision of the current setting."""
+    mk = kernels_module()
+    asked = []
+    real = mk.pick_config
+    monkeypatch.setattr(mk, "pick_config", lambda *args: asked.append(args) or real(*args))
+    a, b = torch.ones(1, 3, 4), torch.ones(1, 4, 5)
+    with mg.use_float32_matmul_precision(precision):
+        mk._launch(a, b, torch.empty(1, 3, 5))
+        mk._launch(a.double(), b.double(), torch.empty(1, 3, 5, dtype=torch.float64))
+    dot = {"highest": "ieee", "high": "tf32x3", "medium": "tf32"}[precision]
+    assert asked == [(1, 3, 5, 4, dot), (1, 3, 5, 4, "ieee")]
 
 
 def _spy_launches(monkeypatch):
