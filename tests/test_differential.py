@@ -478,6 +478,23 @@ def _partial_overlap(step, pool, kernels) -> bool:
     return False
 
 
+_PROMOTING = ("mul", "mul()", "div", "div()", "pow", "pow()")
+
+
+def _promoted_operand_changed(step, pool, kernels) -> bool:
+    """An in-place op on a tensor that an earlier product, quotient or power took alongside a tensor
+    of another dtype that requires grad: minigrad saved the promoted copy of it, torch the tensor."""
+    if step.op not in _INPLACE or not isinstance(step.args[0], Ref):
+        return False
+    target = _first(step, pool)
+    for user in pool.used_by[step.args[0].index]:
+        if user.op in _PROMOTING:
+            values = _args(user, pool)
+            if any(isinstance(v, torch.Tensor) and v.requires_grad and v.dtype != target.dtype for v in values):
+                return True
+    return False
+
+
 def _same_padding_input(step, pool, kernels) -> bool:
     """In place into the input of a conv2d with padding="same" and an even kernel."""
     if step.op not in _INPLACE:
@@ -590,6 +607,10 @@ NOT_MODELLED: dict[str, Rule] = {
     "saves_input_not_result": _saves_input_not_result,
     # torch refuses an operand that partially overlaps the target in memory; NumPy copies it first
     "partial_overlap": _partial_overlap,
+    # a mixed-dtype operand of a product (x * int_tensor): minigrad promotes it into a copy and saves
+    # the copy, so changing the operand in place later leaves the gradient right; torch saves the
+    # operand itself and refuses the backward
+    "promoted_operand_changed": _promoted_operand_changed,
     # torch's conv2d pads such an input into a copy and saves the copy: no error if the input changes
     "conv_same_padding_input": _same_padding_input,
     # torch computes such a matmul on a folded, transposed copy of the batched operand, and saves the copy
