@@ -188,17 +188,21 @@ def bind(fn, launch: dict, target: GPUTarget):
     return signature, constexprs, attrs, options
 
 
-def describe(fn, signature: dict, constexprs: dict, launch: dict) -> dict[str, str]:
-    """The human-readable parts of a binding: its dtypes, block configuration and arguments fixed to 1."""
+def describe(fn, signature: dict, constexprs: dict, attrs: dict, launch: dict) -> dict[str, str]:
+    """The human-readable parts of a binding: its dtypes, block configuration, the arguments fixed to 1 and
+    the pointers and integers *not* marked divisible by 16 (the ones that rule out 128-bit accesses)."""
     names = fn.arg_names
     fixed = {names[path[0]]: v for path, v in constexprs.items()}
     config = {k: v for k, v in fixed.items() if k in launch["kwargs"]}
     ones = [k for k, v in fixed.items() if k not in launch["kwargs"] and v == 1]
     dtypes = sorted({t.lstrip("*") for t in signature.values() if t.startswith("*")})
+    marked = {names[path[0]] for path, a in attrs.items() if ["tt.divisibility", 16] in a}
+    plain = [k for k, t in signature.items() if t != "constexpr" and k not in marked and t[0] in "*iu"]
     return {
         "dtypes": "/".join(dtypes),
         "config": " ".join(f"{k}={v}" for k, v in config.items()),
         "ones": ", ".join(ones) or "-",
+        "not16": ", ".join(plain) or "-",
     }
 
 
@@ -226,7 +230,7 @@ def compile_launches(launches: list[dict], archs: list[str] | None = None, jobs:
                 "num_stages": options.num_stages,
                 "label": launch["label"],
                 "launches": 1,
-                **describe(fn, signature, constexprs, launch),
+                **describe(fn, signature, constexprs, attrs, launch),
                 "_launch": launch,
             }
     todo = [(r.pop("_launch"), r["arch"]) for r in rows.values()]
@@ -302,8 +306,10 @@ def compile_specs(modules: list[str], archs: list[str] | None = None) -> list[di
 
 # ------------------------------------------------------------------------------------------ report
 HEADER = (
-    "| module | kernel | dtypes | config | args = 1 | target | warps | regs | stack (spill) bytes "
-    "| shared bytes (static + dyn) | " + " | ".join(MIX) + " | 64-bit div/rem | first launched by | launches "
+    "| module | kernel | dtypes | config | args = 1 | not divisible by 16 | target | warps | regs "
+    "| stack (spill) bytes | shared bytes (static + dyn) | "
+    + " | ".join(MIX)
+    + " | 64-bit div/rem | first launched by | launches "
     "| compile s |"
 )
 
@@ -312,7 +318,8 @@ def problems(rows: list[dict]) -> list[str]:
     """A line per compile error and per spill."""
     out = []
     for r in rows:
-        where = f"{r['module']}.{r['kernel']} [{r['config']}; = 1: {r['ones']}] ({r['arch']}, {r['label']})"
+        where = f"{r['module']}.{r['kernel']} [{r['config']}; = 1: {r['ones']}; not divisible by 16: {r['not16']}]"
+        where += f" ({r['arch']}, {r['label']})"
         if r["error"]:
             out.append(f"{where}: {r['error']}")
         elif r.get("STACK", 0) > 0 or r.get("LOCAL", 0) > 0:
@@ -324,7 +331,8 @@ def markdown(rows: list[dict]) -> str:
     """The report as a Markdown table (one row per binding and target), then the problems."""
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     for r in rows:
-        head = f"| {r['module']} | {r['kernel']} | {r['dtypes']} | {r['config']} | {r['ones']} | {r['arch']} "
+        head = f"| {r['module']} | {r['kernel']} | {r['dtypes']} | {r['config']} | {r['ones']} | {r['not16']} "
+        head += f"| {r['arch']} "
         tail = f"| {r['label']} | {r['launches']} | {r['seconds']:.1f} |"
         if r["error"]:
             lines.append(head + f"| {r['num_warps']} | ERROR: {r['error']} |" + " |" * (len(MIX) + 3) + tail[1:])
