@@ -291,6 +291,7 @@ def compile_specs(modules: list[str], archs: list[str] | None = None) -> list[di
                     "dtypes": "",
                     "config": "",
                     "ones": "",
+                    "not16": "",
                 }
                 start = time.perf_counter()
                 try:
