@@ -61,6 +61,8 @@ import minigrad as mg  # noqa: E402
 
 #: The op tests get at least this many seconds, whatever the timings left of the budget.
 MIN_TEST_SECONDS = 60
+#: When this script started (its imports count against ``--budget`` too).
+STARTED = time.perf_counter()
 
 aten = torch.ops.aten
 
@@ -431,6 +433,15 @@ def report(device: str, timer, card: str, peak: Peak | None, args) -> str:
             + ", ".join(f"{m} {v / 1e12:.1f} TFLOP/s" for m, v in peak.flops.items())
             + " (fp32: CUDA cores; tf32, fp64: tensor cores; dense)."
         )
+    src = r(*((64, 64) if quick else (8192, 4096)))
+    dst = torch.empty_like(src)
+    copy_rate = 2 * src.numel() * src.element_size() / (timer(lambda: dst.copy_(src)) * 1e-3)
+    share = f" ({copy_rate / peak.bandwidth:.0%} of the datasheet's)" if peak else ""
+    md += [
+        "",
+        f"Measured: a device-to-device copy of {src.numel() * 4 / 2**20:.3g} MiB moves {copy_rate / 1e9:.0f} GB/s "
+        f"(bytes read + written){share}.",
+    ]
     md += ["", f"## Kernels at LeNet-5 shapes (batch {lenet_batch})", "", *KERNEL_HEADER]
     md += time_cases(lenet_cases(r, lenet_batch), timer, peak)
     md += ["", "## Kernels at large shapes", "", *KERNEL_HEADER]
@@ -446,7 +457,7 @@ def report(device: str, timer, card: str, peak: Peak | None, args) -> str:
     if args.skip_tests:
         md.append("Skipped (`--skip-tests`).")
     else:
-        left = max(MIN_TEST_SECONDS, args.budget - (time.perf_counter() - start) - 10)
+        left = max(MIN_TEST_SECONDS, args.budget - (time.perf_counter() - STARTED) - 10)
         md += run_op_tests(left, quick, args.emulate)
     md += ["", f"Whole report: {time.perf_counter() - start:.0f} s."]
     return "\n".join(md) + "\n"
