@@ -82,6 +82,24 @@ def softmax_rows(rows: int, cols: int, dtype: str) -> None:
     y.backward(_seed_gradient(y))
 
 
+def softmax_family(rows: int, classes: int, dtype: str) -> None:
+    """The softmax kernels' other variants, forward and backward: log_softmax, and cross_entropy with class
+    weights, label smoothing and an ignored class, and with class-probability targets (as a (rows, classes)
+    tensor, with weights)."""
+    import torch
+
+    import minigrad as mg
+    import minigrad.nn.functional as F
+
+    y = F.log_softmax(_inputs(rows, classes, dtype=dtype), dim=1)
+    y.backward(_seed_gradient(y))
+    target = mg.from_torch(torch.zeros(rows, dtype=torch.int64, device=mg.backend.torch_device()))
+    weight = _inputs(classes, dtype=dtype, requires_grad=False)
+    F.cross_entropy(_inputs(rows, classes, dtype=dtype), target, weight, ignore_index=0, label_smoothing=0.1).backward()
+    probabilities = _inputs(rows, classes, dtype=dtype, requires_grad=False)
+    F.cross_entropy(_inputs(rows, classes, dtype=dtype), probabilities, weight).backward()
+
+
 def matmul_square(n: int, dtype: str) -> None:
     """``a @ b`` forward and both gradients (``g @ b^T``, ``a^T @ g``) for n x n matrices."""
     a, b = _inputs(n, n, dtype=dtype), _inputs(n, n, dtype=dtype)
@@ -99,11 +117,13 @@ def conv_layer(n: int, c: int, hw: int, k: int, padding: int, dtype: str) -> Non
 
 
 #: name -> a function of the dtype name that runs the workload once.  LeNet's shapes at the two
-#: batch sizes the benchmarks time, then the large shapes ``benchmarks/bench_gpu.py`` times.
+#: batch sizes the benchmarks time, the softmax kernels' variants LeNet does not launch, then the
+#: large shapes ``benchmarks/bench_gpu.py`` times.
 WORKLOADS: dict[str, Callable[[str], None]] = {
     "LeNet-5 step B=64": lambda dtype: lenet_step(64, dtype),
     "LeNet-5 step B=256": lambda dtype: lenet_step(256, dtype),
     "softmax 64x10": lambda dtype: softmax_rows(64, 10, dtype),
+    "log_softmax and cross_entropy variants 64x10": lambda dtype: softmax_family(64, 10, dtype),
     "matmul 4096^3": lambda dtype: matmul_square(4096, dtype),
     "softmax 8192x8192": lambda dtype: softmax_rows(8192, 8192, dtype),
     "conv2d N=32 64x56x56->64@3x3 p1": lambda dtype: conv_layer(32, 64, 56, 3, 1, dtype),
