@@ -35,8 +35,9 @@ inside triton:
   has no 64-bit integer divider: ptxas turns each one into a call to a software division routine
   (a ``CALL`` in the SASS, tens of instructions), where a 32-bit one is a short inline sequence.
 
-Without cuobjdump the mix is counted in the PTX instead (``fma.rn.f32``, ``mma``/``wgmma``,
-``ld.global.v4``, ``cp.async ... 16``).
+Without cuobjdump, or with ``--ptx-mix`` (disassembling takes about 0.5 s per kernel, as long as
+compiling it), the mix is counted in the PTX instead (``fma.rn.f32``, ``mma``/``wgmma``,
+``ld.global.v4``, ``cp.async ... 16``); the PTX has no ``LDL``/``STL``, the stack column still shows spills.
 
 This must run *without* ``TRITON_INTERPRET=1`` (the interpreter replaces kernels by Python functions
 that cannot be compiled), so the script removes it before importing triton; the capture runs in a
@@ -117,7 +118,11 @@ def sass_opcodes(cubin: bytes) -> list[str]:
 
 
 def instruction_mix(cubin: bytes | None, ptx: str) -> tuple[dict[str, int], str]:
-    """Counts of the :data:`MIX` instruction kinds, and where they were counted (``"SASS"`` or ``"PTX"``)."""
+    """Counts of the :data:`MIX` instruction kinds, and where they were counted (``"SASS"`` or ``"PTX"``).
+
+    The SASS when there is a cubin and cuobjdump to disassemble it (about 0.5 s per kernel), else the
+    PTX (instant; it has no ``LDL``/``STL``: spills are ptxas's, after the PTX).
+    """
     if cubin is not None and CUOBJDUMP.exists():
         ops = sass_opcodes(cubin)
         return {k: sum(1 for op in ops if re.fullmatch(sass, op)) for k, (sass, _) in MIX.items()}, "SASS"
@@ -206,12 +211,15 @@ def describe(fn, signature: dict, constexprs: dict, attrs: dict, launch: dict) -
     }
 
 
-def compile_launches(launches: list[dict], archs: list[str] | None = None, jobs: int = 1) -> list[dict]:
+def compile_launches(
+    launches: list[dict], archs: list[str] | None = None, jobs: int = 1, sass: bool = True
+) -> list[dict]:
     """One row per distinct binding of ``launches`` and per target: the compile's resources and mix.
 
     Launches that bind identically (the same kernel, types, divisibility, constants and options)
     compile to the same code and share a row; ``launches`` counts them and ``label`` names the first.
     ``jobs`` > 1 compiles in that many worker processes (compiling is CPU-bound, one core per kernel).
+    ``sass=False`` counts the instruction mix in the PTX instead of disassembling (see :func:`instruction_mix`).
     """
     rows: dict[tuple, dict] = {}
     for launch in launches:
@@ -240,15 +248,15 @@ def compile_launches(launches: list[dict], archs: list[str] | None = None, jobs:
 
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked compiler state
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            results = list(pool.map(_compile_one, *zip(*todo), chunksize=1))
+            results = list(pool.map(_compile_one, *zip(*todo), [sass] * len(todo), chunksize=1))
     else:
-        results = [_compile_one(launch, arch) for launch, arch in todo]
+        results = [_compile_one(launch, arch, sass) for launch, arch in todo]
     for row, result in zip(rows.values(), results):
         row.update(result)
     return list(rows.values())
 
 
-def _compile_one(launch: dict, arch: str) -> dict:
+def _compile_one(launch: dict, arch: str, sass: bool = True) -> dict:
     """Bind and compile one recorded launch for ``arch``; its measurements (or its error) and compile time."""
     fn = kernel_function(launch["kernel"])
     out: dict = {}
@@ -258,18 +266,18 @@ def _compile_one(launch: dict, arch: str) -> dict:
         compiled = triton.compile(
             ASTSource(fn, signature, constexprs, attrs), target=TARGETS[arch], options=options.__dict__
         )
-        _measure(out, compiled)
+        _measure(out, compiled, sass)
     except Exception as exc:  # report every failure, not just the first
         out["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc) else ''}"
     out["seconds"] = time.perf_counter() - start
     return out
 
 
-def _measure(row: dict, compiled) -> None:
+def _measure(row: dict, compiled, sass: bool = True) -> None:
     row.update(resources(compiled.asm["cubin"]))
     row["dyn_shared"] = compiled.metadata.shared
     row["div64"] = div64_count(compiled.asm["ptx"])
-    row["mix"], row["mix_from"] = instruction_mix(compiled.asm.get("cubin"), compiled.asm["ptx"])
+    row["mix"], row["mix_from"] = instruction_mix(compiled.asm["cubin"] if sass else None, compiled.asm["ptx"])
     row["error"] = ""
 
 
@@ -363,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--specs", action="store_true", help="compile the modules' compile_specs() instead")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="compiler processes (default: cores)")
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON to PATH")
+    parser.add_argument("--ptx-mix", action="store_true", help="count the instruction mix in the PTX (faster)")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -371,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         launches = capture_launches(args.workload, args.mode)
         launches = [x for x in launches if not args.module or x["kernel"].split(".")[-2] in args.module]
-        rows = compile_launches(launches, args.arch, jobs=args.jobs)
+        rows = compile_launches(launches, args.arch, jobs=args.jobs, sass=not args.ptx_mix)
     print(f"triton {triton.__version__}; compiled on a machine without a GPU in {time.perf_counter() - start:.0f} s\n")
     print(markdown(rows))
     if args.json:

@@ -67,7 +67,9 @@ def report(tmp_path_factory) -> tuple[list[dict], str]:
     path = tmp_path_factory.mktemp("compile") / "rows.json"
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "kernel_resources.py"), "--json", str(path)],
+        # --ptx-mix: the instruction mix from the PTX, not a disassembly (as long as a compile): the stack
+        # column, read from the cubin either way, shows the spills
+        [sys.executable, str(ROOT / "benchmarks" / "kernel_resources.py"), "--ptx-mix", "--json", str(path)],
         capture_output=True,
         text=True,
         env=env,
