@@ -20,7 +20,8 @@ the time left (at least ``MIN_TEST_SECONDS``) and the report says how far they g
   PyTorch / minigrad (higher is better for minigrad; 1.0 means as fast).
 * *Fraction of peak*: the FLOP rate (matmul, conv2d) or the byte rate (the memory-bound ops) minigrad
   reaches, divided by the card's datasheet peak for that precision (:data:`PEAKS`: H100 SXM / PCIe /
-  NVL, H200, A100 40 / 80 GB).  For an unknown card the report says so and leaves the column empty
+  NVL, H200, A100 40 / 80 GB), next to a measured device-to-device copy (issue 4's softmax target is
+  a fraction of copy bandwidth).  For an unknown card the report says so and leaves the column empty
   (``--card`` names one of the table's cards instead).
 * *LeNet-5 training step* at batch 64 and 256: forward, cross-entropy, backward and SGD with momentum,
   minigrad on ``"cuda"`` against the same network in PyTorch.
