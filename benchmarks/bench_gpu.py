@@ -361,7 +361,7 @@ def run_op_tests(seconds: float, quick: bool, emulate: bool) -> list[str]:
         selection = ["tests/ops/test_softmax.py", "tests/ops/test_matmul.py", "-k", "cuda and (edge_cases or empty)"]
     else:
         selection = ["tests/ops", "--ignore=tests/ops/test_compile.py", "-k", "cuda"]
-    cmd = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider", "-o", "addopts="]
+    cmd = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider"]
     env = dict(os.environ)
     if not emulate:
         env.pop("TRITON_INTERPRET", None)  # compiled kernels on the GPU
