@@ -637,8 +637,8 @@ class Tensor:
                 raise ValueError(f"max: the tensor of shape {self.shape} is empty")
             return R.MaxAllFunction.apply(self)
         axis = _one_dim(dim, self.ndim, "max")
-        if self.ndim == 0:  # torch: the value itself, and index 0
-            return max_return_types(self.reshape(()), Tensor(0, device=self.device))
+        if self.ndim == 0:  # torch: the value (in new memory, not a view), and index 0
+            return max_return_types(self.clone(), Tensor(0, device=self.device))
         if self.shape[axis] == 0:
             raise IndexError(f"max: dimension {dim} of shape {self.shape} has size 0: there is no maximum")
         return max_return_types(*R.MaxDimFunction.apply(self, axis, keepdim))

@@ -309,10 +309,18 @@ def _cross_entropy_weight_changed(lib):
     loss.backward()
 
 
+def _max_pool_indices_changed(lib):
+    x = lib.tensor([[[[0.0, 1.0], [3.0, 2.0]]]], requires_grad=True)
+    values, indices = lib.nn.functional.max_pool2d(x, 2, return_indices=True)
+    indices.fill_(0)
+    values.sum().backward()
+
+
 SAVED_UNTRACKED = {
     "cross_entropy target": _cross_entropy_target_changed,
     "cross_entropy weight": _cross_entropy_weight_changed,
     "max(dim) indices": _max_indices_changed,
+    "max_pool2d indices": _max_pool_indices_changed,
     "index mask": _index_mask_changed,
 }
 
@@ -457,6 +465,18 @@ def test_permute_of_0d_on_cuda(op):
         x = mg.tensor(1.5, device=device_for(CUDA_PATH))
         got = x.permute(()) if op == "permute" else x.T
     compare_value(got, torch.tensor(1.5), op)
+
+
+def test_max_dim_of_0d_is_not_a_view():
+    """x.max(dim=0) of a 0-d x returns new memory: an in-place update of x leaves the values alone."""
+
+    def fn(lib):
+        x = lib.tensor(0.5)
+        values, _ = x.max(dim=0)
+        x.add_(1, alpha=2)
+        return values
+
+    same(fn)
 
 
 def test_transpose_0d():

@@ -327,8 +327,9 @@ class MaxPool2dFunction(Function):
 
     ``apply(x, geo, return_indices=False)``: ``geo`` is the validated :class:`PoolGeometry`.  With
     ``return_indices`` it has two outputs, the values and PyTorch's int64 indices; the indices are
-    marked non-differentiable, and where the Triton backward reads them they are saved too, so
-    editing them in place before backward raises (as in torch).  Saves ``state`` (see above).
+    marked non-differentiable and saved (the Triton backward reads them; the NumPy one reads its own
+    offsets), so editing them in place before backward raises on every path, as in torch.  Saves
+    ``state`` (see above).
     """
 
     @staticmethod
@@ -336,7 +337,10 @@ class MaxPool2dFunction(Function):
         x4 = x.reshape(geo.in_shape4)  # (C, H, W) -> (1, C, H, W): a view
         impl = ctx.implementation(MAX_POOL2D, "pooling_kernels.MAX_POOL2D")
         (out, indices), state = impl.forward(x4, geo, return_indices)
-        ctx.save_for_backward(*state)
+        # The returned indices are saved too, even where backward reads its own offsets (NumPy), so
+        # that editing them in place before backward raises on every path, as in torch.
+        ctx.save_for_backward(*state, *((indices,) if return_indices else ()))
+        ctx.n_state = len(state)
         ctx.geo = geo
         out = out.reshape(geo.out_shape)
         if not return_indices:
@@ -349,6 +353,7 @@ class MaxPool2dFunction(Function):
     def backward(ctx, g, _=None):
         geo: PoolGeometry = ctx.geo
         g4 = g.reshape(geo.N, geo.C, geo.OH, geo.OW)
-        dx = ctx.implementation(MAX_POOL2D, "pooling_kernels.MAX_POOL2D").backward(g4, *ctx.saved_tensors, geo)
+        state = ctx.saved_tensors[: ctx.n_state]
+        dx = ctx.implementation(MAX_POOL2D, "pooling_kernels.MAX_POOL2D").backward(g4, *state, geo)
         in_shape = (geo.C, geo.H, geo.W) if geo.unbatched else geo.in_shape4
         return dx.reshape(in_shape), None, None
