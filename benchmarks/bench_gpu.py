@@ -28,9 +28,12 @@ the time left (at least ``MIN_TEST_SECONDS``) and the report says how far they g
 * *Op tests on the cuda path*: ``pytest tests/ops -k cuda`` (the ``[cuda]`` parameter of every op
   test, compiled kernels), with the time left.
 
-Precision modes: ``fp32`` is minigrad's default (exact fp32 products, ``input_precision="ieee"``)
-against PyTorch with TF32 off; ``tf32`` sets :data:`minigrad.ops.triton_common.ALLOW_TF32` and
-PyTorch's TF32 switches; ``fp64`` is float64 on both sides.
+Precision modes, as :func:`minigrad.set_float32_matmul_precision` and
+``torch.set_float32_matmul_precision`` name them: ``fp32`` is the default "highest" (exact fp32
+products, ``input_precision="ieee"``) against PyTorch with TF32 off; ``tf32x3`` is "high" (3xTF32
+in minigrad's kernels; PyTorch's "high"); ``tf32`` is "medium" (TF32 tensor cores on both sides);
+``fp64`` is float64 on both sides.  PyTorch's convolutions follow ``cudnn.allow_tf32``, set for
+every mode but "highest".
 
 ``--emulate`` runs every section at tiny sizes without a GPU: minigrad's ``"cuda"`` path under
 :func:`minigrad.backend.emulate_cuda` (kernels under Triton's interpreter), PyTorch on the CPU,
@@ -74,7 +77,8 @@ class Peak:
     """A card's datasheet peaks: DRAM bandwidth (bytes/s) and FLOP/s per precision mode, dense (no sparsity).
 
     ``fp32`` is the CUDA cores' fp32 rate (minigrad's exact-fp32 ``tl.dot`` compiles to FFMA), ``tf32``
-    the tensor cores' TF32 rate, ``fp64`` the fp64 tensor cores' rate (float64 ``tl.dot`` compiles to DMMA).
+    the tensor cores' TF32 rate, ``tf32x3`` a third of it (3xTF32 makes three TF32 products per fp32
+    product), ``fp64`` the fp64 tensor cores' rate (float64 ``tl.dot`` compiles to DMMA).
     """
 
     card: str
@@ -83,7 +87,8 @@ class Peak:
 
 
 def _peak(card, tb_s, fp32, tf32, fp64):
-    return Peak(card, tb_s * 1e12, {"fp32": fp32 * 1e12, "tf32": tf32 * 1e12, "fp64": fp64 * 1e12})
+    flops = {"fp32": fp32, "tf32x3": tf32 / 3, "tf32": tf32, "fp64": fp64}
+    return Peak(card, tb_s * 1e12, {mode: v * 1e12 for mode, v in flops.items()})
 
 
 #: (pattern on ``torch.cuda.get_device_name()``, peaks), first match wins.  NVIDIA's datasheets; TF32
@@ -107,21 +112,29 @@ def peak_for(name: str) -> Peak | None:
 
 
 # ------------------------------------------------------------------------------------- precision
-#: Precision modes: (dtype, TF32 allowed) -- as in benchmarks/launch_capture.py.
-MODES = {"fp32": (torch.float32, False), "tf32": (torch.float32, True), "fp64": (torch.float64, False)}
+#: Precision modes: (dtype, float32 matmul precision) -- as in benchmarks/launch_capture.py.
+MODES = {
+    "fp32": (torch.float32, "highest"),
+    "tf32x3": (torch.float32, "high"),
+    "tf32": (torch.float32, "medium"),
+    "fp64": (torch.float64, "highest"),
+}
 
 
 @contextlib.contextmanager
 def precision(mode: str):
-    """minigrad's and PyTorch's TF32 switches set for ``mode``; restored on leaving."""
-    common = mg.backend.load_triton("triton_common")
-    tf32 = MODES[mode][1]
-    saved = (common.ALLOW_TF32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    common.ALLOW_TF32 = torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    """minigrad's and PyTorch's float32 matmul precision (and cuDNN's TF32 switch) set for ``mode``;
+    restored on leaving."""
+    p = MODES[mode][1]
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision(p)
+    torch.backends.cudnn.allow_tf32 = p != "highest"
     try:
-        yield
+        with mg.backend.use_float32_matmul_precision(p):
+            yield
     finally:
-        common.ALLOW_TF32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cudnn.allow_tf32 = saved[1]
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -432,7 +445,7 @@ def report(device: str, timer, card: str, peak: Peak | None, args) -> str:
         md.append(
             f"Datasheet peaks of the {peak.card}: {peak.bandwidth / 1e12:.2f} TB/s; "
             + ", ".join(f"{m} {v / 1e12:.1f} TFLOP/s" for m, v in peak.flops.items())
-            + " (fp32: CUDA cores; tf32, fp64: tensor cores; dense)."
+            + " (fp32: CUDA cores; tf32x3, tf32, fp64: tensor cores; dense)."
         )
     src = r(*((64, 64) if quick else (8192, 4096)))
     dst = torch.empty_like(src)

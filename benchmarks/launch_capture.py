@@ -21,8 +21,9 @@ CUDA allocator aligns to 512: views at the same offsets have the same alignment)
 else as its value.  ``benchmarks/kernel_resources.py`` binds them with Triton's own binder and
 compiles each distinct binding for sm_90 and sm_80.
 
-Precision modes (``MODES``): float32 with exact fp32 products (the default, ``"ieee"``), float32
-with TF32 tensor cores (:data:`minigrad.ops.triton_common.ALLOW_TF32`), and float64.
+Precision modes (``MODES``), as :func:`minigrad.set_float32_matmul_precision` names them: float32
+with exact fp32 products (``"highest"``, the default: ``tl.dot`` ``"ieee"``), 3xTF32 (``"high"``:
+``"tf32x3"``), TF32 tensor cores (``"medium"``: ``"tf32"``), and float64.
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ from collections.abc import Callable, Iterator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-#: Precision modes: (dtype name, ALLOW_TF32).
-MODES = {"fp32": ("float32", False), "tf32": ("float32", True), "fp64": ("float64", False)}
+#: Precision modes: (dtype name, minigrad's float32 matmul precision).
+MODES = {
+    "fp32": ("float32", "highest"),
+    "tf32x3": ("float32", "high"),
+    "tf32": ("float32", "medium"),
+    "fp64": ("float64", "highest"),
+}
 
 
 def _inputs(*shape, dtype, requires_grad=True):
@@ -186,18 +192,15 @@ def capture(workloads: list[str] | None = None, modes: list[str] | None = None) 
         raise ValueError(
             f"launch_capture: unknown workloads or modes {sorted(unknown)}; known: {list(WORKLOADS)}, {list(MODES)}"
         )
-    common = mg.backend.load_triton("triton_common")
+    mg.backend.load_triton("triton_common")  # switches the interpreter on first where there is no GPU
     launches: list[dict] = []
     with mg.backend.emulate_cuda():
         for mode in modes or MODES:
-            dtype, tf32 = MODES[mode]
-            saved, common.ALLOW_TF32 = common.ALLOW_TF32, tf32
-            try:
+            dtype, precision = MODES[mode]
+            with mg.backend.use_float32_matmul_precision(precision):
                 for name in workloads or WORKLOADS:
                     with recording(launches, label=f"{name}, {mode}"):
                         WORKLOADS[name](dtype)
-            finally:
-                common.ALLOW_TF32 = saved
     return launches
 
 

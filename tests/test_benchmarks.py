@@ -90,19 +90,19 @@ def test_gpu_benchmark_writes_every_section(tmp_path):
     for title in SECTIONS:
         assert title in text, f"{title} missing:\n{text}"
     assert "H100 SXM 80 GB" in _section(text, "## Peaks")
-    expected = {"## Kernels at LeNet-5 shapes": 9, "## Kernels at large shapes": 6}  # see bench_gpu.lenet_cases
+    expected = {"## Kernels at LeNet-5 shapes": 9, "## Kernels at large shapes": 7}  # see bench_gpu.lenet_cases
     for title, n in expected.items():
         rows = [r for r in table_rows(_section(text, title)) if r[0] != "op"]
         assert len(rows) == n, _section(text, title)
         for op, shape, mode, mg_f, t_f, r_f, mg_b, t_b, r_b, pct_f, pct_b, peak in rows:
-            assert mode in ("fp32", "tf32", "fp64"), (op, shape, mode)
+            assert mode in ("fp32", "tf32x3", "tf32", "fp64"), (op, shape, mode)
             for mine, theirs, ratio in ((mg_f, t_f, r_f), (mg_b, t_b, r_b)):
                 assert float(mine) > 0 and float(theirs) > 0, (op, shape)
                 assert float(ratio) == pytest.approx(float(theirs) / float(mine), rel=0.05, abs=0.01), (op, shape)
             assert pct_f.endswith("%") and pct_b.endswith("%"), (op, shape)
             assert peak in ("bandwidth", f"{mode} FLOP/s"), (op, shape)
     large = table_rows(_section(text, "## Kernels at large shapes"))
-    assert {r[2] for r in large if r[0] != "op"} == {"fp32", "tf32", "fp64"}
+    assert {r[2] for r in large if r[0] != "op"} == {"fp32", "tf32x3", "tf32", "fp64"}
     steps = [r for r in table_rows(_section(text, "## LeNet-5 training step")) if r[0] != "batch"]
     assert steps and all(float(r[1]) > 0 and float(r[2]) > 0 for r in steps), steps
     tests = _section(text, "## Op tests on the cuda path")

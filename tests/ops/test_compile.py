@@ -46,14 +46,15 @@ KNOWN_SPILLS = {
     ): "float64 grad_input of a 64-channel 3x3 conv: 128 registers and 16 bytes of stack, 4 stores and 3 loads, "
     "all outside the K loop; 4 warps removes it (254 registers)",
     (
-        "cross_entropy_forward_kernel",
-        "sm_80",
-        "fp64/i64",
-        "HAS_WEIGHT=True WRITE_GRAD=True BLOCK=128 ONE_BLOCK=True",
-        "D, stride_xc, stride_xd, stride_tn, stride_td, stride_w",
-        "C, stride_xn",
-    ): "float64 with class weights: not register pressure (40 registers) but the call frame of ptxas's float64 "
-    "division subroutine (a CALL in the SASS, its slow path): one register stored on entry, loaded before return",
+        "cross_entropy_prob_forward_kernel",
+        "sm_90",
+        "fp32",
+        "HAS_WEIGHT=True WRITE_GRAD_X=True WRITE_GRAD_T=False BLOCK=16 ROWS=64 ONE_BLOCK=True",
+        "D, stride_xc, stride_xd, stride_tc, stride_td, stride_w",
+        "C, stride_xn, stride_tn",
+    ): "64 rows of 10 probability targets with class weights: not register pressure (72 registers) but 8 bytes "
+    "of stack with 2 LDL/STL, the pattern of a subroutine's call frame (one register saved on entry, loaded "
+    "before return)",
 }
 
 
