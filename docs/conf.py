@@ -13,7 +13,7 @@ Before reading, this file generates what the site is made of, all of it ignored 
   (docs/notebooks.py), executed during the build in quick mode, Triton under its interpreter;
 * ``docs/_extra/downloads/`` -- the same notebooks and self-contained ``.py`` scripts, copied to
   the site's ``downloads/`` and linked from every tutorial page;
-* ``docs/benchmarks/`` -- ``benchmarks/RESULTS.md`` and ``benchmarks/HISTORY.md``.
+* ``docs/benchmarks/`` -- ``benchmarks/RESULTS.md``, ``benchmarks/HISTORY.md`` and ``benchmarks/CPU_INTERNALS.md``.
 
 Nothing is fetched at build or read time: no intersphinx, the theme's assets come from its wheel,
 and MathJax from sphinx-mathjax-offline's.
@@ -59,7 +59,10 @@ def _generate() -> None:
     _sync({DOCS / "tutorials" / p.name: p for p in downloads.glob("*.ipynb")}, DOCS / "tutorials")
     bench = ROOT / "benchmarks"
     _sync(
-        {DOCS / "benchmarks" / p.name: p for p in (bench / "RESULTS.md", bench / "HISTORY.md")},
+        {
+            DOCS / "benchmarks" / p.name: p
+            for p in (bench / "RESULTS.md", bench / "HISTORY.md", bench / "CPU_INTERNALS.md")
+        },
         DOCS / "benchmarks",
     )
 
