@@ -555,6 +555,18 @@ def is_view_of(a, b) -> bool:
     return base_a is not None and (base_a is b or base_a is base_b)
 
 
+def memory_root(a):
+    """The object at the end of an array's chain of bases: the array that owns its memory (or the
+    buffer it wraps).  Two NumPy arrays, or two torch tensors, share memory only if this is the same
+    object for both -- a view's base is the array it was made from, and NumPy and torch both collapse
+    chains of views onto the owner."""
+    if isinstance(a, np.ndarray):
+        while getattr(a, "base", None) is not None:
+            a = a.base
+        return a
+    return a._base if a._base is not None else a
+
+
 def shares_memory(a, b) -> bool:
     """True when arrays ``a`` and ``b`` may share memory: one is the other, a view of it, or --
     for a NumPy array and a torch tensor (``torch.from_numpy`` on the Triton path) -- their byte

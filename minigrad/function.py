@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -340,7 +341,18 @@ def _saved_versions(saved: tuple, tensors: tuple) -> list:
     arrays = _arrays_in(saved)
     if not arrays:
         return []
-    return [(t, t._version) for t in tensors if any(backend.shares_memory(a, t.data) for a in arrays)]
+    datas = [t.data for t in tensors]
+    if len({isinstance(x, np.ndarray) for x in (*arrays, *datas)}) == 1:
+        # All NumPy or all torch (every op on one path): arrays share memory when they are the same
+        # array or views of the same memory, so one set lookup per tensor replaces the pairwise test.
+        same = {id(a) for a in arrays}
+        roots = {id(backend.memory_root(a)) for a in arrays if math.prod(a.shape)}
+        return [
+            (t, t._version)
+            for t, d in zip(tensors, datas)
+            if id(d) in same or (math.prod(d.shape) and id(backend.memory_root(d)) in roots)
+        ]
+    return [(t, t._version) for t, d in zip(tensors, datas) if any(backend.shares_memory(a, d) for a in arrays)]
 
 
 def _nodes_in_order(root: Tensor) -> list[Context]:
