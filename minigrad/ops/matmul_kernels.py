@@ -223,7 +223,9 @@ TINY = Config(block_m=16, block_n=32, block_k=16, group_m=8, num_warps=4, num_st
 #: Small tiles for mid-sized outputs.  4 warps: 8 accumulators per thread; 56-115 registers.
 SMALL = Config(block_m=32, block_n=32, block_k=16, group_m=8, num_warps=4, num_stages=3)
 #: Large tiles once there are enough of them to fill the GPU: each element of a and b staged in
-#: shared memory is reused 64 times instead of 32.  72-128 registers, no spills.
+#: shared memory is reused 64 times instead of 32.  72-128 registers; no spills in the specs, but the
+#: real ``grad_a = g @ b^T`` launch of a 4096^3 product keeps 8 bytes on the stack on sm_90, outside
+#: its K loop (benchmarks/RESULTS.md, tests/ops/test_compile.py's known spills).
 LARGE = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_stages=3)
 #: LARGE for "tf32x3", which keeps a high and a low TF32 part of each operand: with BLOCK_K = 16
 #: ptxas spills 16 bytes on sm_80 in the ``da = g @ b^T`` layout, with 32 it does not (152-182

@@ -102,7 +102,8 @@ def compile_spec(
     every other argument (sizes, strides) is ``"i32"``, what Triton picks for a Python int < 2^31
     (offsets are int64 inside the kernels either way).  A stride named in ``constexprs`` with the
     value 1 is the unit-stride kernel Triton compiles when that argument is 1 at launch.
-    ``benchmarks/kernel_resources.py`` compiles every spec for sm_90 and sm_80.
+    ``benchmarks/kernel_resources.py --specs`` compiles every spec for sm_90 and sm_80 (without
+    ``--specs`` it compiles the launches minigrad really makes, bound as the JIT binds them).
     """
     unknown = (set(pointers) | set(constexprs)) - set(fn.arg_names)
     assert not unknown, f"{name}: {sorted(unknown)} are not arguments of {fn.arg_names}"
