@@ -288,31 +288,35 @@ def test_check_kernel_rejects_a_missing_mask_and_passes_the_right_kernel():
 def test_minigrad_matmul_reads_row_and_column_panels():
     matmul_kernels = backend.load_triton("matmul_kernels")
     rng = np.random.default_rng(0)
-    M, K, N = 40, 20, 36  # 2 x 2 tiles of 32 x 32 (the SMALL config), both ragged
+    M, K, N = 40, 20, 36  # ragged in both tile dimensions for every config
+    cfg = matmul_kernels.pick_config(1, M, N, K)
+    bm, bn = cfg.block_m, cfg.block_n
+    row_tiles, col_tiles = -(-M // bm), -(-N // bn)
     a = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal((K, N)).astype(np.float32)
     with microscope.record() as rec:
         c = matmul_kernels.matmul(a, b)
     np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-5)
     (launch,) = rec.launches
-    assert launch.kernel == "matmul_kernel" and launch.grid == (4, 1, 1)
+    assert launch.kernel == "matmul_kernel" and launch.grid == (row_tiles * col_tiles, 1, 1)
     tiles = set()
     for p in launch.programs:
         _, ra, ka = np.unravel_index(launch.elements("a", p), (1, M, K))
         _, kb, cb = np.unravel_index(launch.elements("b", p), (1, K, N))
         rows, cols = sorted(set(ra.tolist())), sorted(set(cb.tolist()))
-        # A row panel: whole rows of a (every k), 32 rows starting at a multiple of 32.
-        assert rows == list(range(rows[0], min(rows[0] + 32, M))) and rows[0] % 32 == 0
+        # A row panel: whole rows of a (every k), BLOCK_M rows starting at a multiple of BLOCK_M.
+        assert rows == list(range(rows[0], min(rows[0] + bm, M))) and rows[0] % bm == 0
         assert ra.size == len(rows) * K
         # A column panel: whole columns of b.
-        assert cols == list(range(cols[0], min(cols[0] + 32, N))) and cols[0] % 32 == 0
+        assert cols == list(range(cols[0], min(cols[0] + bn, N))) and cols[0] % bn == 0
         assert kb.size == len(cols) * K
         written = set(launch.elements("c", p, kind="store").tolist())
         assert written == {m * N + n for m in rows for n in cols}
         tiles.add((rows[0], cols[0]))
-    assert tiles == {(0, 0), (0, 32), (32, 0), (32, 32)}
-    # Each element of a is read by both column tiles of its row: the re-reads a tile kernel makes.
-    assert (launch.counts("a") == 2).all() and (launch.counts("b") == 2).all()
+    assert tiles == {(i * bm, j * bn) for i in range(row_tiles) for j in range(col_tiles)}
+    # Each element of a is read once per column tile of its row, each of b once per row tile: the
+    # re-reads a tile kernel makes.
+    assert (launch.counts("a") == col_tiles).all() and (launch.counts("b") == row_tiles).all()
     assert rec.out_of_bounds() == []
 
 

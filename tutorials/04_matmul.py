@@ -656,23 +656,26 @@ with use_kernels("triton"):
 #
 # Section 1 drew one tile by hand.  `minigrad.microscope` (tutorial 2) records the real kernel
 # instead: every `tl.load` and `tl.store` of every program, under the interpreter.  Here
-# `mk.matmul` multiplies an `80 x 32` matrix by a `32 x 64` one in the small configuration's
-# `32 x 32` tiles: a `3 x 2` grid of tiles, six programs, the last row of tiles half masked.  The
-# launcher treats every product as batched, so the tensors appear as `(1, M, K)`.
+# `mk.matmul` multiplies a `72 x 32` matrix by a `32 x 64` one.  So small a product gets the
+# smallest configuration, `TINY`, with `16 x 32` tiles (`pick_config` above: the big tiles would
+# leave most of a GPU idle): a `5 x 2` grid of tiles, ten programs, the last row of tiles half
+# masked.  The launcher treats every product as batched, so the tensors appear as `(1, M, K)`.
 #
-# * **Top**: program 4 alone.  It writes one `32 x 32` tile of `c` and reads the matching
-#   **row panel** of `a` (32 whole rows) and **column panel** of `b` (32 whole columns), in
+# * **Top**: program 1 alone.  It writes one `16 x 32` tile of `c` and reads the matching
+#   **row panel** of `a` (16 whole rows) and **column panel** of `b` (32 whole columns), in
 #   `BLOCK_K = 16` slices, exactly the picture of section 1.
 # * **Bottom left and middle**: the reads of every element over the whole launch.  Every element
-#   of `a` is read **twice**, once per column of tiles; every element of `b` **three times**, once
+#   of `a` is read **twice**, once per column of tiles; every element of `b` **five times**, once
 #   per row of tiles.  That is the count of section 6, `MK * N / BLOCK_N + KN * M / BLOCK_M`, made
 #   visible: bigger tiles mean fewer re-reads.
 # * **Bottom right**: which program wrote each tile of `c`.  The numbers run *down* the first
-#   column of tiles before moving right: the grouped ordering of section 7 (with three rows of
-#   tiles, one group holds them all), so programs that run together share their panel of `b`.
+#   column of tiles before moving right: the grouped ordering of section 7 (with five rows of
+#   tiles, one group of `GROUP_M = 8` holds them all), so programs that run together share their
+#   panel of `b`.
 
 # %%
-a, b = torch.randn(80, 32), torch.randn(32, 64)
+a, b = torch.randn(72, 32), torch.randn(32, 64)
+assert mk.pick_config(1, 72, 64, 32) == mk.TINY  # the configuration the text describes
 with microscope.record() as rec:
     c = mk.matmul(a, b)
 (launch,) = rec.launches
@@ -683,11 +686,11 @@ print(
 assert torch.allclose(c, a @ b, atol=1e-4) and not launch.out_of_bounds()
 
 fig, axes = plt.subplots(2, 3, figsize=(13, 8.5), layout="constrained")
-microscope.draw(launch, program=4, tensors=["a", "b", "c"], ax=axes[0])
+microscope.draw(launch, program=1, tensors=["a", "b", "c"], ax=axes[0])
 microscope.draw(launch, tensors=["a", "b"], mode="reads", ax=axes[1, :2])
 microscope.draw(launch, tensors=["c"], mode="program", ax=axes[1, 2])
-axes[1, 0].images[0].set_clim(0, 3)  # one colour scale for both heatmaps
-fig.suptitle("minigrad's matmul_kernel on (80 x 32) @ (32 x 64), tiles of 32 x 32: program 4 (top), all (bottom)")
+axes[1, 0].images[0].set_clim(0, 5)  # one colour scale for both heatmaps
+fig.suptitle("minigrad's matmul_kernel on (72 x 32) @ (32 x 64), tiles of 16 x 32: program 1 (top), all (bottom)")
 savefig(fig, "04_microscope_tile")
 
 # %% [markdown]
