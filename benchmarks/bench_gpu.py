@@ -338,9 +338,8 @@ KERNEL_HEADER = [
 
 def lenet_steps(device: str, batch: int):
     """minigrad's and PyTorch's LeNet-5 training steps (same weights, same batch) on the GPU path."""
-    from bench_train import TorchLeNet5
+    from bench_train import TorchLeNet5, sgd_steps
 
-    import minigrad.nn.functional as F
     from minigrad.models import LeNet5
 
     torch.manual_seed(0)
@@ -350,21 +349,7 @@ def lenet_steps(device: str, batch: int):
     m_model.to("cuda")
     x = torch.randn(batch, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
-    mx, my = mg.from_torch(x), mg.from_torch(y)
-    t_opt = torch.optim.SGD(t_model.parameters(), lr=0.01, momentum=0.9)
-    m_opt = mg.optim.SGD(m_model.parameters(), lr=0.01, momentum=0.9)
-
-    def torch_step():
-        t_opt.zero_grad()
-        TF.cross_entropy(t_model(x), y).backward()
-        t_opt.step()
-
-    def mg_step():
-        m_opt.zero_grad()
-        F.cross_entropy(m_model(mx), my).backward()
-        m_opt.step()
-
-    return mg_step, torch_step
+    return sgd_steps(t_model, m_model, x, y, mg.from_torch(x), mg.from_torch(y))
 
 
 # ------------------------------------------------------------------------------------------ op tests

@@ -60,9 +60,13 @@ def steps(batch: int):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, batch)
+    return sgd_steps(t_model, m_model, torch.from_numpy(x), torch.from_numpy(y), mg.tensor(x), mg.tensor(y))
+
+
+def sgd_steps(t_model, m_model, tx, ty, mx, my):
+    """(minigrad step, PyTorch step): one SGD-with-momentum training step of each model on its batch."""
     t_opt = torch.optim.SGD(t_model.parameters(), lr=0.01, momentum=0.9)
     m_opt = mg.optim.SGD(m_model.parameters(), lr=0.01, momentum=0.9)
-    tx, ty, mx, my = torch.from_numpy(x), torch.from_numpy(y), mg.tensor(x), mg.tensor(y)
 
     def torch_step():
         t_opt.zero_grad()
