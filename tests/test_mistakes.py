@@ -9,13 +9,12 @@ Kernels run under Triton's interpreter on the CPU (conftest.py sets TRITON_INTER
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from pathlib import Path
 
 import mistakes
 import pytest
+from test_tutorials import load_solution
 
 import minigrad.exercises as ex
 
@@ -77,15 +76,6 @@ def test_check_rejects_the_mistake_and_names_it(wrong, check, kwargs, expected):
             assert wrong in owners, f"the diagnosis names {cause!r}, not the mistake made:\n{out}"
 
 
-def _load(path: Path):
-    name = f"tutorial_solution_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 SOLUTION_HINTS = {
     "02_fused_bias_relu": "the bias is indexed by the row",
     "03_cross_entropy": "the masked lanes load 0 instead of -inf",
@@ -97,7 +87,7 @@ SOLUTION_HINTS = {
 
 @pytest.mark.parametrize("stem", sorted(SOLUTION_HINTS))
 def test_solutions_common_mistake_gets_its_hint(stem, capsys):
-    module = _load(ROOT / "tutorials" / "solutions" / f"{stem}.py")
+    module = load_solution(ROOT / "tutorials" / "solutions" / f"{stem}.py")
     assert not module.check(module.common_mistake)
     out = capsys.readouterr().out
     assert SOLUTION_HINTS[stem] in out, out

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_tutorials import load_solution
 
 import minigrad.puzzles as puzzles
 from minigrad.puzzles import PUZZLES, check_puzzle
@@ -30,13 +30,7 @@ SOLUTIONS_FILE = ROOT / "tutorials" / "solutions" / "puzzles.py"
 
 
 def _load_solutions():
-    name = "tutorial_solution_puzzles"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SOLUTIONS_FILE)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_solution(SOLUTIONS_FILE)
 
 
 def test_ten_puzzles_in_order_each_with_a_solution_a_mistake_and_a_check():

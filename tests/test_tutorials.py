@@ -88,24 +88,26 @@ def test_tutorial_runs_and_saves_figures(path, tmp_path):
         assert re.search(r"^0 of \d+ solved$", result.stdout, re.M), output
 
 
-def _load(path: Path):
+def load_solution(path: Path):
+    """A file of tutorials/solutions/ as a module, imported once (its kernels compile once)."""
     name = f"tutorial_solution_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_solution_passes_its_checker(path, capsys):
-    module = _load(path)
+    module = load_solution(path)
     assert module.check(), capsys.readouterr().out
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_checker_rejects_a_wrong_solution(path, capsys):
-    module = _load(path)
+    module = load_solution(path)
     assert not module.check(module.common_mistake), "the checker accepted the deliberately wrong variant"
     out = capsys.readouterr().out
     assert "FAILED" in out and "worst element at index" in out, out
