@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -74,12 +75,11 @@ author = "the minigrad authors"
 copyright = "minigrad authors, MIT license"
 release = version = minigrad.__version__
 
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]  # napoleon: NumPy-style "Parameters" sections
+extensions = ["myst_nb", "sphinx.ext.autodoc"]
 exclude_patterns = ["_build", "_extra", "README.md", "**.ipynb_checkpoints"]
 html_extra_path = ["_extra"]
 # MathJax 3 as sphinx-mathjax-offline's wheel ships it (its static/mathjax/ becomes _static/mathjax/).
-# The folder is used directly rather than loading the package as an extension, which Sphinx would
-# treat as unsafe for parallel reading, and parallel reading runs two notebooks at a time.
+# The folder is used directly rather than loading the package as an extension.
 html_static_path = [str(Path(importlib.util.find_spec("sphinx-mathjax-offline").origin).parent / "static")]
 html_favicon = "_static/favicon.png"  # a nabla; without one every browser asks for a missing /favicon.ico
 mathjax_path = "mathjax/tex-chtml.js"
@@ -106,6 +106,44 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
 
 
+# A docstring lists its arguments (or a dataclass its fields) one per line as ``name : what it is``,
+# a longer description going on in lines indented deeper; a line "Parameters" or "Attributes" over
+# dashes may head the list.  That reads well in the source; for the site each entry becomes a field
+# of a reST field list (``:param name: ...`` for a callable, so that the type hints join it).
+_ENTRY = re.compile(r"^(?P<names>[A-Za-z_*][\w.*]*(?:, ?[A-Za-z_*][\w.*]*)*) : (?P<text>\S.*)$")
+_HEADER = {"Parameters", "Attributes", "Arguments"}
+
+
+def fields_from_entries(app, what, name, obj, options, lines) -> None:
+    """``autodoc-process-docstring``: turn ``name : description`` lines into a reST field list, in place."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.strip() in _HEADER and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
+            i += 2  # the field list names its own heading ("Parameters", or the field names)
+            continue
+        match = _ENTRY.match(line)
+        if not match:
+            out.append(line)
+            i += 1
+            continue
+        names = [n.strip().replace("*", r"\*") for n in match["names"].split(",")]  # \*\*kwargs
+        text = [match["text"]]
+        i += 1
+        while i < len(lines) and lines[i].startswith(" ") and lines[i].strip():
+            text.append(lines[i])  # the entry's description goes on, indented
+            i += 1
+        if out and out[-1].strip() and not out[-1].startswith((":", " ")):
+            out.append("")  # a field list starts a new block
+        for n in names:  # "atol, rtol : ..." describes each of them
+            field = f":param {n}:" if what in ("function", "method", "class") else f":{n}:"
+            out.extend([f"{field} {text[0]}", *text[1:]])
+        if i < len(lines) and lines[i].strip() and not _ENTRY.match(lines[i]):
+            out.append("")  # and ends before the next paragraph
+    lines[:] = out
+
+
 def add_download_links(app, doctree) -> None:
     """Under each tutorial page's title: links to its notebook and script in the site's downloads/."""
     docname = app.env.docname
@@ -127,3 +165,4 @@ def add_download_links(app, doctree) -> None:
 
 def setup(app):
     app.connect("doctree-read", add_download_links)
+    app.connect("autodoc-process-docstring", fields_from_entries)

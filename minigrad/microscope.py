@@ -264,6 +264,8 @@ class Access:
 
     Every array has the shape of the pointer block.
 
+    Attributes
+    ----------
     program : the program id ``(x, y, z)``.
     kind : ``"load"``, ``"store"`` or ``"atomic"``.
     addresses : the byte address of each lane (int64).
@@ -299,6 +301,8 @@ class Access:
 class OutOfBounds:
     """The lanes of one access that addressed no element of any tensor argument, near one tensor.
 
+    Attributes
+    ----------
     tensor : the nearest tensor argument (None when the launch has none).
     where : ``"past the end"``, ``"before the start"``, ``"between elements"`` (inside the
         tensor's address range, but not one of its elements: a gap of a strided view) or
@@ -792,6 +796,8 @@ MODES = ("access", "reads", "writes", "program")
 def draw(source, program=None, tensors=None, *, mode: str = "access", columns: int | None = None, ax=None):
     """Draw access maps of one launch: for each tensor a grid of its elements.
 
+    Parameters
+    ----------
     source : a :class:`Launch`, or a :class:`Recording` of a single launch.
     program : the program(s) to show: an id (``0``, ``(1, 2)``), a list of ids, or None for all.
     tensors : names (or indices) of the tensors to draw; default all.

@@ -43,6 +43,7 @@ import notebooks  # noqa: E402  (docs/notebooks.py)
 TUTORIALS = notebooks.notebook_scripts()  # the tutorials, then the puzzles: each has a page and a notebook
 SCREENSHOTS = ROOT / "docs" / "_build" / "screenshots"
 BUILD_TIMEOUT_S = 900  # about 3 minutes on 2 cores; the margin is for loaded CI machines
+SPHINX_PROBLEM = re.compile(r": (WARNING|ERROR|CRITICAL|SEVERE): ")  # not "[IPKernelApp] WARNING | ..."
 
 
 def readme_docs_command() -> str:
@@ -67,6 +68,10 @@ def test_readme_docs_command_has_the_form_of_the_others():
     assert command.startswith('python3 -m venv .venv && .venv/bin/pip install -q -c constraints.txt -e ".[docs]" && ')
     options, out = readme_sphinx_args()
     assert out == "docs/_build/html" and f"`{out}`" in (ROOT / "README.md").read_text(), "README names the site folder"
+    # Sphinx's parallel reading (-j) executes several notebooks at once, and Jupyter kernels started at
+    # the same moment in different processes can pick the same TCP port: the kernel that loses dies
+    # and the build fails with "Kernel didn't respond in 60 seconds".  The notebooks run one at a time.
+    assert not any(o.startswith("-j") for o in options), "the docs build must not run notebooks in parallel"
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +91,10 @@ def site(tmp_path_factory) -> Path:
     seconds = time.perf_counter() - start
     log = (result.stdout + result.stderr)[-6000:]
     assert result.returncode == 0, f"the site build failed after {seconds:.0f} s:\n{log}"
+    # Sphinx reports a docstring or page it cannot render as "file:line: WARNING: ..." (or ERROR) and
+    # still builds: the reader would see mangled text, so any such line fails the build here.
+    problems = [line for line in (result.stdout + result.stderr).splitlines() if SPHINX_PROBLEM.search(line)]
+    assert not problems, "the site builds with warnings:\n" + "\n".join(problems)
     print(f"site built in {seconds:.0f} s: {html_dir}")
     return html_dir
 

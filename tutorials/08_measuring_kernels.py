@@ -542,8 +542,8 @@ savefig(fig, "08_cpu_vs_torch")
 # %%
 configs = [  # (label, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, input precision)
     ("minigrad SMALL 32x32x16, 4 warps", 32, 32, 16, 4, "ieee"),
-    ("minigrad LARGE 64x64x16, 8 warps", 64, 64, 16, 8, "ieee"),
-    ("LARGE with TF32", 64, 64, 16, 8, "tf32"),
+    ("minigrad LARGE 64x64x32, 8 warps", 64, 64, 32, 8, "ieee"),
+    ("LARGE with TF32", 64, 64, 32, 8, "tf32"),
     ("64x64x32, 4 warps", 64, 64, 32, 4, "ieee"),
     ("128x128x32, 4 warps", 128, 128, 32, 4, "ieee"),
 ]
@@ -620,15 +620,15 @@ savefig(fig, "08_registers_and_spills")
 #   holds slices of `a` and `b` in registers next to its share of the accumulator.  With TF32 the
 #   same kernel compiles to `HGMMA` tensor-core instructions, which read their operands from shared
 #   memory: far fewer registers, more shared memory.
-# * Doubling `BLOCK_K` and halving the warps (64x64x32, 4 warps) doubles the accumulators and the
-#   operand slices each thread holds, and the compiler already spills a little.  A 128x128x32 tile
+# * Halving LARGE's warps (64x64x32, 4 warps) doubles the accumulators and the operand slices each
+#   thread holds, and the compiler already spills a little.  A 128x128x32 tile
 #   with 4 warps is 128 accumulators per thread before any operand: the register count hits 255 and
 #   hundreds of bytes per thread spill, with `LDL`/`STL` instructions in the machine code.
 #
 # A spill is not a wrong result, just a slow one, and the only way to know how slow is to time it
 # on the GPU.  `python benchmarks/kernel_resources.py` prints this report for every minigrad
 # kernel launch minigrad makes, for sm_90 and sm_80, and `tests/ops/test_compile.py` fails on any
-# spill it does not list as known, with its measured reason (three such launches use 8-16 bytes).
+# spill in any of them.
 #
 # ## 6. Half precision, TF32, and autotuning
 #
@@ -871,7 +871,7 @@ savefig(fig, "08_half_precision")
 # %%
 autotune_configs = [
     triton.Config({"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 16}, num_warps=4, num_stages=3),  # minigrad's SMALL
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 16}, num_warps=8, num_stages=3),  # minigrad's LARGE
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),  # minigrad's LARGE
     triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),  # spills a little
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_warps=4, num_stages=3),  # spills a lot
 ]
@@ -955,9 +955,9 @@ for key, config in autotuned_matmul_kernel.cache.items():
 # arguments, so a kernel that adds into its output needs `reset_to_zero=["c_ptr"]`.  And the
 # cache lives in the process; `TRITON_CACHE_AUTOTUNING=1` (or `cache_results=True`) keeps the
 # results on disk.  minigrad does not autotune: `pick_config` in `minigrad/ops/matmul_kernels.py`
-# chooses between its two spill-free configurations by the number of programs, a rule from the
-# register reasoning of section 5, not from timing; the first two configs above are those two, and
-# autotuning them on a GPU is how that rule would be tested.
+# chooses among its spill-free configurations (TINY, SMALL, LARGE) by the number of programs, a rule
+# from the register reasoning of section 5, not from timing; the first two configs above are SMALL
+# and LARGE, and autotuning them on a GPU is how that rule would be tested.
 #
 # ## 7. Exercise: predict a tiled matmul's traffic
 #

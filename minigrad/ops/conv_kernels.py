@@ -377,7 +377,9 @@ def sum_partials_kernel(p_ptr, out_ptr, SPLIT, L, BLOCK: tl.constexpr):
 #   Pixel side 64: LeNet's layers at batch 64 have 50176 and 6400 output pixels, i.e. 784 and 100
 #   programs -- enough to occupy a GPU's ~130 SMs (grad_weight's split, below, does the same for
 #   its short grid).  BLOCK_K = 16: the reductions are short for LeNet (25 and 150 entries) and a
-#   small step keeps the per-thread operand slices small.
+#   small step keeps the per-thread operand slices small.  float64 grad_input tiles are at most 32
+#   channels wide: compiled as the 64-channel 3x3 layer launches it, a 64 x 64 float64 tile keeps
+#   16 bytes on the stack on sm_90 (128 registers), a 64 x 32 one does not.
 # * grad_weight: 16 output channels x 16 or 32 reduction columns per program, reducing over the
 #   pixels 16 at a time, 4 warps (2-4 accumulator values per thread): 48-80 registers, no spills.
 # Not tuned by timing: no GPU was available to measure.
@@ -385,6 +387,7 @@ NUM_WARPS = 8
 BLOCK_PIXELS = 64
 BLOCK_K = 16
 CHANNEL_BLOCKS = (16, 32, 64)
+FP64_INPUT_CHANNEL_BLOCKS = (16, 32)  # grad_input in float64 (see above)
 WEIGHT_NUM_WARPS = 4
 WEIGHT_BLOCK_ROWS = 16  # grad_weight's output channels per program
 WEIGHT_COLUMN_BLOCKS = (16, 32)  # grad_weight's reduction columns (c, i, j) per program
@@ -400,8 +403,9 @@ def forward_config(geo: ConvGeometry) -> Config:
     return Config(BLOCK_PIXELS, _channel_block(geo.Og), BLOCK_K, NUM_WARPS)
 
 
-def backward_input_config(geo: ConvGeometry) -> Config:
-    return Config(BLOCK_PIXELS, _channel_block(geo.Cg), BLOCK_K, NUM_WARPS)
+def backward_input_config(geo: ConvGeometry, dtype: torch.dtype = torch.float32) -> Config:
+    channels = FP64_INPUT_CHANNEL_BLOCKS if dtype == torch.float64 else CHANNEL_BLOCKS
+    return Config(BLOCK_PIXELS, _channel_block(geo.Cg, channels), BLOCK_K, NUM_WARPS)
 
 
 def backward_weight_config(geo: ConvGeometry) -> Config:
@@ -476,7 +480,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
         dx = torch.empty((geo.N, geo.C, geo.H, geo.W), dtype=dtype, device=device)
         M = geo.N * geo.H * geo.W
         if M > 0:
-            cfg = backward_input_config(geo)
+            cfg = backward_input_config(geo, dtype)
             grid = (cdiv(M, cfg.block_m), cdiv(geo.Cg, cfg.block_n), geo.G)
             conv2d_backward_input_kernel[grid](
                 tg, tw, dx,

@@ -64,14 +64,12 @@ problem (``batch * tiles`` of the config)      config (BLOCK_M x N x K, warps)  
                                                                                 it compiles without spills (with
                                                                                 "ieee" it spills on sm_90, with
                                                                                 "tf32x3" on sm_80)
->= 128 tiles of 64 x 64, "high" ("tf32x3")     ``LARGE_3X`` 64x64x32, 8         3xTF32 makes three MMAs per product,
-                                                                                so 64-fold reuse feeds them as well
-                                                                                as 128-fold feeds one (128 x 128
-                                                                                spills on sm_80, and so does
-                                                                                64x64x16 in one layout)
->= 128 tiles of 64 x 64, otherwise             ``LARGE`` 64x64x16, 8            64-fold reuse; 16 accumulators a
+>= 128 tiles of 64 x 64, otherwise             ``LARGE`` 64x64x32, 8            64-fold reuse; 16 accumulators a
                                                                                 thread, the largest FMA tile
-                                                                                without spills
+                                                                                without spills; with "tf32x3"
+                                                                                (three MMAs per product) 64-fold
+                                                                                reuse feeds the tensor cores as
+                                                                                well as 128-fold feeds one
 >= 128 tiles of 32 x 32                        ``SMALL`` 32x32x16, 4            mid-sized outputs: 4x the programs
                                                                                 of LARGE
 fewer (small or skinny: LeNet's linear         ``TINY`` 16x32x16, 4             twice the programs of SMALL; a
@@ -208,38 +206,34 @@ def matmul_kernel(
 # Why these sizes.  With exact-fp32 dots (input_precision="ieee") a GPU does not use tensor cores:
 # Triton lowers tl.dot to FFMA instructions, and each thread holds in registers its share of the
 # accumulator *and* the BLOCK_K-long slices of a and b it multiplies.  Registers, not shared memory,
-# are the limit.  Compiled for sm_90 and sm_80 (cuobjdump of the cubin, no GPU needed): 128x128x32
-# spills (FACTS.md); so do 64x64x32 with 4 warps (168 / 255 registers and 8 bytes of stack on
-# sm_90 / sm_80) and 64x64x16 with 4 warps (16 bytes of stack on sm_90).  Halving BLOCK_K to 16 and
-# giving the 64x64 tile 8 warps (16 accumulators per thread) removes every spill, in float32 and
-# float64 (benchmarks/RESULTS.md, "GPU compile report").  For the small tile, BLOCK_K = 16 needs
-# 72-80 registers where 32 needs 96-104: fewer registers per thread leave room for more resident
-# warps per SM.  With tensor cores ("tf32", "tf32x3") the accumulator lives in MMA fragments and
-# the operands are read from shared memory, which is why 128 x 128 fits there with "tf32"
-# (LARGE_TC) but spills with "ieee".
+# are the limit.  Compiled for sm_90 and sm_80 as the launches bind them (cuobjdump of the cubin, no
+# GPU needed; benchmarks/kernel_resources.py): 128x128x32 spills (FACTS.md), and so does 64x64 with
+# 4 warps (32 accumulators per thread).  64x64 with 8 warps (16 accumulators per thread) does not
+# with BLOCK_K = 32; with BLOCK_K = 16 ptxas keeps 8 bytes on the stack in the ``grad_a = g @ b^T``
+# launch on sm_90, and with "tf32x3" (a high and a low TF32 part of each operand) 16 bytes on sm_80.
+# For the small tiles, BLOCK_K = 16 needs 72-80 registers where 32 needs 96-104: fewer registers
+# per thread leave room for more resident warps per SM.  With tensor cores ("tf32", "tf32x3") the
+# accumulator lives in MMA fragments and the operands are read from shared memory, which is why
+# 128 x 128 fits there with "tf32" (LARGE_TC) but spills with "ieee" (and with "tf32x3" on sm_80).
 #: The smallest tile, for problems too small to fill the GPU with SMALL (see the module docstring).
 #: 4 warps: 4 accumulators per thread; 46-72 registers, no spills at any precision.
 TINY = Config(block_m=16, block_n=32, block_k=16, group_m=8, num_warps=4, num_stages=3)
 #: Small tiles for mid-sized outputs.  4 warps: 8 accumulators per thread; 56-115 registers.
 SMALL = Config(block_m=32, block_n=32, block_k=16, group_m=8, num_warps=4, num_stages=3)
 #: Large tiles once there are enough of them to fill the GPU: each element of a and b staged in
-#: shared memory is reused 64 times instead of 32.  72-128 registers; no spills in the specs, but the
-#: real ``grad_a = g @ b^T`` launch of a 4096^3 product keeps 8 bytes on the stack on sm_90, outside
-#: its K loop (benchmarks/RESULTS.md, tests/ops/test_compile.py's known spills).
-LARGE = Config(block_m=64, block_n=64, block_k=16, group_m=8, num_warps=8, num_stages=3)
-#: LARGE for "tf32x3", which keeps a high and a low TF32 part of each operand: with BLOCK_K = 16
-#: ptxas spills 16 bytes on sm_80 in the ``da = g @ b^T`` layout, with 32 it does not (152-182
-#: registers), and the K loop takes half the steps.
-LARGE_3X = Config(block_m=64, block_n=64, block_k=32, group_m=8, num_warps=8, num_stages=3)
+#: shared memory is reused 64 times instead of 32, and the K loop takes steps of 32.  Three stages of
+#: 64 x 32 and 32 x 64 tiles are 48 KB of shared memory in float32 (96 KB in float64), within an
+#: A100's 164 KB and an H100's 228 KB per SM.  No spills at any precision, in any launch.
+LARGE = Config(block_m=64, block_n=64, block_k=32, group_m=8, num_warps=8, num_stages=3)
 #: Tensor-core tiles ("tf32" only): 128-fold reuse; up to 255 registers with 8 warps (the most a
 #: 256-thread block may use), no spills.
 LARGE_TC = Config(block_m=128, block_n=128, block_k=16, group_m=8, num_warps=8, num_stages=3)
-CONFIGS = {"TINY": TINY, "SMALL": SMALL, "LARGE": LARGE, "LARGE_3X": LARGE_3X, "LARGE_TC": LARGE_TC}
+CONFIGS = {"TINY": TINY, "SMALL": SMALL, "LARGE": LARGE, "LARGE_TC": LARGE_TC}
 
 #: The configs :func:`pick_config` chooses from at each ``tl.dot`` precision, largest first, smallest last.
 LADDERS = {
     "ieee": (LARGE, SMALL, TINY),
-    "tf32x3": (LARGE_3X, SMALL, TINY),
+    "tf32x3": (LARGE, SMALL, TINY),
     "tf32": (LARGE_TC, LARGE, SMALL, TINY),
 }
 

@@ -528,7 +528,10 @@ def cross_entropy_prob_forward_kernel(
         store = keep[:, None] & in_row
         if WRITE_GRAD_X:
             a = tl.sum(tw, axis=1)[:, None]
-            tl.store(gx_ptr + out[:, None] + c * D, a * (e / s) - tw, mask=store)
+            # p = e * (1 / s): one division per row, not one per element.  A correctly rounded
+            # fp32 division has a slow path that ptxas compiles as a subroutine call, and with
+            # ROWS * BLOCK of them the call's saved registers end up on the stack (sm_90).
+            tl.store(gx_ptr + out[:, None] + c * D, a * (e * (1.0 / s)) - tw, mask=store)
         if WRITE_GRAD_T:
             tl.store(gt_ptr + out[:, None] + c * D, k_keep * w * nlogp, mask=store)
     else:

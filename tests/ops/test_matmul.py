@@ -289,7 +289,7 @@ def test_linear_numpy_weight_grad_is_c_contiguous(monkeypatch):
 # ---------------------------------------------------------------------------- the Triton kernel
 @pytest.mark.parametrize("device", TRITON_DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("config", ["TINY", "SMALL", "LARGE", "LARGE_3X", "LARGE_TC"])
+@pytest.mark.parametrize("config", ["TINY", "SMALL", "LARGE", "LARGE_TC"])
 def test_each_kernel_config(device, dtype, config):
     """Each block configuration, on transposed operands with ragged edges in M, N and K and more
     row-blocks than GROUP_M (so the grouped ordering has a short last group).  The output starts
@@ -318,9 +318,9 @@ def test_pick_config():
     assert mk.pick_config(1, 1024, 1024, 1024) == mk.LARGE
     assert mk.pick_config(64, 128, 128, 64) == mk.LARGE  # many batch elements fill the GPU too
     assert mk.pick_config(1, 1024, 1024, 1024, "tf32") == mk.LARGE  # 64 tiles of 128 x 128 only
-    assert mk.pick_config(1, 1024, 1024, 1024, "tf32x3") == mk.LARGE_3X
+    assert mk.pick_config(1, 1024, 1024, 1024, "tf32x3") == mk.LARGE
     assert mk.pick_config(1, 2048, 2048, 64, "tf32") == mk.LARGE_TC
-    assert mk.pick_config(1, 2048, 2048, 64, "tf32x3") == mk.LARGE_3X
+    assert mk.pick_config(1, 2048, 2048, 64, "tf32x3") == mk.LARGE
     assert mk.pick_config(1, 2048, 2048, 64) == mk.pick_config(1, 2048, 2048, 64, "ieee") == mk.LARGE
     for shape in [(1, 1, 1, 1), (1, 4096, 1, 7), (3, 300, 200, 5), (1, 2048, 2048, 2048)]:  # the rule, at the edges
         for precision, ladder in mk.LADDERS.items():

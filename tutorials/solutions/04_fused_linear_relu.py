@@ -54,7 +54,7 @@ from minigrad.exercises import check_linear_relu  # noqa: E402
 
 # 16 x 16 tiles, 16-wide k-steps: the smallest tl.dot shape every GPU generation accepts, and few
 # interpreted programs on the test sizes.  On a GPU, bigger tiles read less memory per flop (tutorial
-# 4, section 6); minigrad's matmul uses 32 x 32 x 16 and 64 x 64 x 16.
+# 4, section 6); minigrad's matmul uses 16 x 32 x 16, 32 x 32 x 16 and 64 x 64 x 32.
 BLOCK_M, BLOCK_N, BLOCK_K = 16, 16, 16
 
 
