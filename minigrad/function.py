@@ -165,6 +165,10 @@ class Context:
         the node that made it (and which of that node's outputs it was) when the Function was
         applied, or ``(tensor, None, 0)`` for a leaf.  Taken at apply time, so that an in-place op
         that later gives the tensor a new history doesn't re-route this node's gradient.
+    last_backward : True while ``backward`` runs for the last time (``retain_graph=False``): the saved
+        arrays are freed right after it, so it may overwrite arrays that only it holds (the
+        cross-entropy gradient rows that the Triton forward wrote are scaled in place).  False
+        otherwise, and outside backward.
     """
 
     def __init__(self, function: type[Function], inputs: tuple, device: str):
@@ -176,6 +180,7 @@ class Context:
         self._kernels: str | None = None
         self.saved_tensors: tuple = ()
         self.released = False
+        self.last_backward = False
         self._saved_versions: list[tuple[Tensor, int]] = []
         self._non_differentiable: set[int] = set()
         self.next_edges: tuple = ()
@@ -430,7 +435,11 @@ def backward(root: Tensor, grad, retain_graph: bool = False) -> None:
                         ctx.retained[i]._accumulate_grad(grads[i])
                 elif differentiable:  # an output nothing used: its gradient is zero
                     grads[i] = backend.namespace(device).zeros(shape, dtype)
-            in_grads = ctx.function.backward(ctx, *grads)
+            ctx.last_backward = not retain_graph
+            try:
+                in_grads = ctx.function.backward(ctx, *grads)
+            finally:
+                ctx.last_backward = False
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if len(in_grads) != len(ctx.inputs):

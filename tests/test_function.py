@@ -164,3 +164,28 @@ def test_in_place_change_seen_through_a_view():
 def test_zero_clears_nan_and_inf():
     t = mg.tensor([np.nan, np.inf, 1.0])
     assert t.zero_().tolist() == [0.0, 0.0, 0.0]
+
+
+def test_last_backward_is_true_only_when_the_saved_arrays_are_freed_after():
+    """``ctx.last_backward``: True during a backward that frees the saved arrays (retain_graph=False),
+    False during one that keeps them, and False outside backward."""
+    seen = []
+
+    class Spy(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(ctx.last_backward)
+            return g * 2
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = Spy.apply(x).sum()
+    assert y._ctx.next_edges[0][1].last_backward is False
+    y.backward(retain_graph=True)
+    y.backward()
+    assert seen == [False, True]
+    assert x.grad.tolist() == [4.0, 4.0]

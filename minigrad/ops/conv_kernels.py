@@ -50,9 +50,12 @@ one input channel would avoid.
 NumPy views, channels-last torch tensors -- no copies; only a NumPy array with a negative stride
 is copied, because torch cannot view it).  The batch index and every address are int64 (a batch
 of large images passes 2^31 elements); positions inside one image (rows, columns, pixel numbers)
-are int32.  A 64-bit integer division compiles to a slow subroutine call on a GPU (whose register
-saves showed up as stack use), so each program divides in int64 once, for its first pixel, and
-counts on from there in int32.  Outputs are allocated contiguous by the launchers.
+are int32.  A GPU has no 64-bit integer divider: a 64-bit division compiles to a call to a
+software routine, around which ptxas may save registers on the stack.  So each program splits
+only its first pixel number into (image, pixel in it), and counts on from there in int32; and
+that one division is int64 only when a batch has 2^31 output pixels or more (``INT64_PIXELS``,
+set by the launchers), so the kernels LeNet runs contain no call.  Outputs are allocated
+contiguous by the launchers.
 
 **Precision.**  ``tl.dot`` takes the precision :func:`minigrad.set_float32_matmul_precision` chose
 (:func:`.triton_common.input_precision`): "ieee" (exact fp32 products, fp32 sums) by default,
@@ -73,31 +76,40 @@ from .triton_common import DOT_PRECISION, Config, as_torch, cdiv, compile_spec, 
 
 # -------------------------------------------------------------------------------------- forward
 @triton.jit
-def _split_pixels(m0, M, PLANE, WIDTH, BLOCK: tl.constexpr):
-    """Flattened pixels ``m0 + [0, BLOCK)`` of an (N, rows, WIDTH) grid -> (mask, n, row, col).
+def _split_pixels(pid, M, PLANE, WIDTH, BLOCK: tl.constexpr, INT64_PIXELS: tl.constexpr):
+    """Flattened pixels ``pid * BLOCK + [0, BLOCK)`` of an (N, rows, WIDTH) grid -> (mask, n, row, col).
 
-    ``m0`` is int64 (N * PLANE can pass 2^31); PLANE = rows * WIDTH.  An int64 division is a slow
-    subroutine call on a GPU, so it is done once, on the block's first pixel; each pixel then
-    counts from the start of image ``n0`` in int32 (a block may run into the next images).
-    ``mask`` is False for pixels past ``M`` (the last, partial block).
+    PLANE = rows * WIDTH; M = N * PLANE pixels in all.  ``n`` is int64 (it multiplies the batch
+    stride), ``row`` and ``col`` int32.  ``mask`` is False for pixels past ``M`` (the last, partial
+    block).  The block's first pixel ``m0`` is split into (image n0, pixel in it) with one division;
+    each pixel then counts on from there in int32 (a block may run into the next images).
+
+    With INT64_PIXELS (the host sets it when M + BLOCK passes 2^31) ``m0`` and that one division
+    are int64.  A GPU has no 64-bit integer divider: ptxas compiles the division as a call to a
+    software routine, and registers live across a call may be saved on the stack.  The launchers
+    set INT64_PIXELS only for the batches that need it, so the usual kernel has no call at all.
     """
+    if INT64_PIXELS:
+        m0 = pid.to(tl.int64) * BLOCK
+    else:
+        m0 = pid * BLOCK
     mask = tl.arange(0, BLOCK) < M - m0
     n0 = m0 // PLANE
     r = (m0 - n0 * PLANE).to(tl.int32) + tl.arange(0, BLOCK)
     dn = r // PLANE
     pix = r - dn * PLANE
-    return mask, n0 + dn, pix // WIDTH, pix % WIDTH
+    return mask, n0.to(tl.int64) + dn, pix // WIDTH, pix % WIDTH
 
 
 @triton.jit
 def conv2d_forward_kernel(
     x_ptr, w_ptr, b_ptr, y_ptr,
-    H, W, OH, OW, M, Cg, Og, Kg, KH, KW,
+    H, W, OH, OW, M, Cg, Og, Kg, KH: tl.constexpr, KW: tl.constexpr,
     SH, SW, PT, PL, DH, DW,
     stride_xn, stride_xc, stride_xh, stride_xw,
     stride_wo, stride_wc, stride_wh, stride_ww,
     stride_yn, stride_yc, stride_yh, stride_yw,
-    HAS_BIAS: tl.constexpr,
+    HAS_BIAS: tl.constexpr, INT64_PIXELS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -112,7 +124,14 @@ def conv2d_forward_kernel(
         y_ptr : output (N, O, OH, OW), strides stride_yn, stride_yc, stride_yh, stride_yw; each element written once
         H, W, OH, OW : input / output sizes;  M = N*OH*OW, the GEMM's rows (output pixels)
         Cg, Og, Kg : channels per group in / out, and Kg = Cg*KH*KW, the reduction length
+        KH, KW : kernel height and width, compile-time constants (below)
         SH, SW, PT, PL, DH, DW : stride, padding before (top, left), dilation
+        INT64_PIXELS : M + BLOCK_M passes 2^31, so pixel numbers need int64 (see _split_pixels)
+
+    KH and KW are ``tl.constexpr``: every reduction step splits its k's into (c, i, j) with ``//``
+    and ``%`` by KW and KH, and a division by a constant compiles to a multiply and a shift, where
+    a division by a runtime value is a sequence of a dozen instructions per lane.  The price is one
+    compiled kernel per kernel size (LeNet has one, 5 x 5).
 
     Grid: ``(cdiv(M, BLOCK_M), cdiv(Og, BLOCK_N), G)``.  Program (pm, pn, g) computes output pixels
     m in [pm*BLOCK_M, +BLOCK_M) (flattened (n, oh, ow), ow fastest, so the stores and most input
@@ -124,7 +143,7 @@ def conv2d_forward_kernel(
     grp = tl.program_id(2).to(tl.int64)
 
     # Rows: output pixels m -> (n, oh, ow); n is int64, oh and ow int32 (see _split_pixels).
-    mask_m, n, oh, ow = _split_pixels(pid_m.to(tl.int64) * BLOCK_M, M, OH * OW, OW, BLOCK_M)
+    mask_m, n, oh, ow = _split_pixels(pid_m, M, OH * OW, OW, BLOCK_M, INT64_PIXELS)
     ih0 = oh * SH - PT  # top-left corner of each pixel's window in the (unpadded) input; may be < 0
     iw0 = ow * SW - PL
     # Address of that corner in channel 0 of the group (int64; only a valid address once the
@@ -173,11 +192,12 @@ def conv2d_forward_kernel(
 @triton.jit
 def conv2d_backward_input_kernel(
     gy_ptr, w_ptr, dx_ptr,
-    H, W, OH, OW, M, Cg, Og, R, KH, KW,
+    H, W, OH, OW, M, Cg, Og, R, KH: tl.constexpr, KW: tl.constexpr,
     SH, SW, PT, PL, DH, DW,
     stride_gyn, stride_gyc, stride_gyh, stride_gyw,
     stride_wo, stride_wc, stride_wh, stride_ww,
     stride_dxn, stride_dxc, stride_dxh, stride_dxw,
+    INT64_PIXELS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -190,7 +210,7 @@ def conv2d_backward_input_kernel(
         dx_ptr : input gradient (N, C, H, W), strides stride_dxn, stride_dxc, stride_dxh, stride_dxw;
                  each element written once
         M = N*H*W, the GEMM's rows (input pixels);  R = Og*KH*KW, its reduction length
-        other sizes as in conv2d_forward_kernel
+        other sizes as in conv2d_forward_kernel (KH, KW compile-time constants, as there)
 
     The GEMM (module docstring): ``dx[m, c] = sum_r A[m, r] * B[r, c]`` with r <-> (o, i, j),
     ``A[m, r] = gy[n, g*Og + o, oh, ow]`` where ``oh*SH = h + PT - i*DH`` and ``ow*SW = w + PL - j*DW``
@@ -208,7 +228,7 @@ def conv2d_backward_input_kernel(
     grp = tl.program_id(2).to(tl.int64)
 
     # Rows: input pixels m -> (n, h, w), as in conv2d_forward_kernel.
-    mask_m, n, h_in, w_in = _split_pixels(pid_m.to(tl.int64) * BLOCK_M, M, H * W, W, BLOCK_M)
+    mask_m, n, h_in, w_in = _split_pixels(pid_m, M, H * W, W, BLOCK_M, INT64_PIXELS)
     hp = h_in + PT  # row / column in the padded input
     wp = w_in + PL
     gy_rows = n * stride_gyn + (grp * Og) * stride_gyc  # (BLOCK_M,) int64 offsets of gy[n, g*Og, 0, 0]
@@ -254,12 +274,12 @@ def conv2d_backward_input_kernel(
 @triton.jit
 def conv2d_backward_weight_kernel(
     gy_ptr, x_ptr, dw_ptr, db_ptr,
-    H, W, OH, OW, P, Cg, Og, Kg, KH, KW, O,
+    H, W, OH, OW, P, Cg, Og, Kg, KH: tl.constexpr, KW: tl.constexpr, O,
     SH, SW, PT, PL, DH, DW,
     stride_gyn, stride_gyc, stride_gyh, stride_gyw,
     stride_xn, stride_xc, stride_xh, stride_xw,
     SPLIT, P_PER_SPLIT,
-    HAS_BIAS: tl.constexpr,
+    HAS_BIAS: tl.constexpr, INT64_PIXELS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
 ):  # fmt: skip
@@ -273,7 +293,8 @@ def conv2d_backward_weight_kernel(
         db_ptr : partial bias gradients, contiguous (SPLIT, O); ignored when HAS_BIAS is False
         P = N*OH*OW, the reduction length (output pixels), cut into SPLIT slices of P_PER_SPLIT
             (a multiple of BLOCK_K) -- split-K, see the module docstring
-        O = all output channels (row stride of dw); other sizes as in conv2d_forward_kernel
+        O = all output channels (row stride of dw); other sizes as in conv2d_forward_kernel (KH, KW
+            compile-time constants, as there, although here (c, i, j) is split once per program)
 
     The GEMM: ``dw[o, k] = sum_p gy[p, o] * A[p, k]``, rows o (output channels of the group),
     columns k <-> (c, i, j), ``A`` the forward's implicit im2col matrix (same masks for padding).
@@ -287,7 +308,7 @@ def conv2d_backward_weight_kernel(
     pid_n = tl.program_id(1)
     pid_gs = tl.program_id(2)
     grp = (pid_gs // SPLIT).to(tl.int64)
-    split = (pid_gs % SPLIT).to(tl.int64)
+    split = pid_gs % SPLIT
 
     offs_o = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)  # output channels of the group (rows)
     mask_o = offs_o < Og
@@ -304,12 +325,16 @@ def conv2d_backward_weight_kernel(
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=dw_ptr.dtype.element_ty)
     db_acc = tl.zeros((BLOCK_M,), dtype=dw_ptr.dtype.element_ty)
-    # This program's pixels start at p_start = image n0, pixel pix0 of that image.  One int64
-    # division here; the loop then advances (n0, pix0) by BLOCK_K pixels with int32 arithmetic
-    # (see _split_pixels on why).
-    p_start = split * P_PER_SPLIT
+    # This program's pixels start at p_start = image n0, pixel pix0 of that image.  One division
+    # here (in int64 only with INT64_PIXELS, see _split_pixels on why); the loop then advances
+    # (n0, pix0) by BLOCK_K pixels with int32 arithmetic.
+    if INT64_PIXELS:
+        p_start = split.to(tl.int64) * P_PER_SPLIT
+    else:
+        p_start = split * P_PER_SPLIT
     n0 = p_start // (OH * OW)
     pix0 = (p_start - n0 * (OH * OW)).to(tl.int32)
+    n0 = n0.to(tl.int64)
     for p0 in range(0, P_PER_SPLIT, BLOCK_K):
         # Output pixels p_start + p0 + [0, BLOCK_K) -> (n, oh, ow).
         mask_p = tl.arange(0, BLOCK_K) < P - p_start - p0
@@ -340,11 +365,11 @@ def conv2d_backward_weight_kernel(
         pix0 -= carry * (OH * OW)
 
     rows = grp * Og + offs_o  # global output channel
-    dw_ptrs = dw_ptr + split * O * Kg + rows[:, None] * Kg + offs_k[None, :]
+    dw_ptrs = dw_ptr + split.to(tl.int64) * O * Kg + rows[:, None] * Kg + offs_k[None, :]
     tl.store(dw_ptrs, acc, mask=mask_o[:, None] & mask_k[None, :])
     if HAS_BIAS:
         if pid_n == 0:  # every column block summed the same gy tiles; the first one writes db
-            tl.store(db_ptr + split * O + rows, db_acc, mask=mask_o)
+            tl.store(db_ptr + split.to(tl.int64) * O + rows, db_acc, mask=mask_o)
 
 
 @triton.jit
@@ -377,21 +402,29 @@ def sum_partials_kernel(p_ptr, out_ptr, SPLIT, L, BLOCK: tl.constexpr):
 #   Pixel side 64: LeNet's layers at batch 64 have 50176 and 6400 output pixels, i.e. 784 and 100
 #   programs -- enough to occupy a GPU's ~130 SMs (grad_weight's split, below, does the same for
 #   its short grid).  BLOCK_K = 16: the reductions are short for LeNet (25 and 150 entries) and a
-#   small step keeps the per-thread operand slices small.  float64 grad_input tiles are at most 32
-#   channels wide: compiled as the 64-channel 3x3 layer launches it, a 64 x 64 float64 tile keeps
-#   16 bytes on the stack on sm_90 (128 registers), a 64 x 32 one does not.
-# * grad_weight: 16 output channels x 16 or 32 reduction columns per program, reducing over the
-#   pixels 16 at a time, 4 warps (2-4 accumulator values per thread): 48-80 registers, no spills.
+#   small step keeps the per-thread operand slices small.
+# * grad_weight: 16 output channels x 16, 32 or 64 reduction columns per program, reducing over the
+#   pixels 16 at a time, 4 warps (2-8 accumulator values per thread), no spills.  Wider tiles mean
+#   fewer column blocks, and each column block reads all of its channels' gy again: the 64-channel
+#   3x3 layer (Kg = 576) reads gy 9 times instead of 18.
+# The same tiles serve float32 and float64 at every precision.  Compiled as minigrad launches them
+# (benchmarks/kernel_resources.py), none keeps anything on the stack -- once the kernels have no
+# int64 division (INT64_PIXELS, see _split_pixels): with one, ptxas saved a register around the
+# division routine's call in 8-16 bytes of stack in several of them.
 # Not tuned by timing: no GPU was available to measure.
 NUM_WARPS = 8
 BLOCK_PIXELS = 64
 BLOCK_K = 16
 CHANNEL_BLOCKS = (16, 32, 64)
-FP64_INPUT_CHANNEL_BLOCKS = (16, 32)  # grad_input in float64 (see above)
 WEIGHT_NUM_WARPS = 4
 WEIGHT_BLOCK_ROWS = 16  # grad_weight's output channels per program
-WEIGHT_COLUMN_BLOCKS = (16, 32)  # grad_weight's reduction columns (c, i, j) per program
+WEIGHT_COLUMN_BLOCKS = (16, 32, 64)  # grad_weight's reduction columns (c, i, j) per program
 BLOCK_REDUCE = 16  # grad_weight's reduction step over output pixels
+
+
+def _int64_pixels(pixels: int, block: int) -> bool:
+    """Whether a kernel's flattened pixel numbers (up to ``pixels`` plus one block) need int64."""
+    return pixels + block >= 2**31
 
 
 def _channel_block(channels: int, choices=CHANNEL_BLOCKS) -> int:
@@ -400,16 +433,17 @@ def _channel_block(channels: int, choices=CHANNEL_BLOCKS) -> int:
 
 
 def forward_config(geo: ConvGeometry) -> Config:
+    """Rows = output pixels (64 per program), columns = the group's output channels (see above)."""
     return Config(BLOCK_PIXELS, _channel_block(geo.Og), BLOCK_K, NUM_WARPS)
 
 
-def backward_input_config(geo: ConvGeometry, dtype: torch.dtype = torch.float32) -> Config:
-    channels = FP64_INPUT_CHANNEL_BLOCKS if dtype == torch.float64 else CHANNEL_BLOCKS
-    return Config(BLOCK_PIXELS, _channel_block(geo.Cg, channels), BLOCK_K, NUM_WARPS)
+def backward_input_config(geo: ConvGeometry) -> Config:
+    """Rows = input pixels (64 per program), columns = the group's input channels (see above)."""
+    return Config(BLOCK_PIXELS, _channel_block(geo.Cg), BLOCK_K, NUM_WARPS)
 
 
 def backward_weight_config(geo: ConvGeometry) -> Config:
-    """Rows = the group's output channels (16 per program), columns = Kg (16 or 32 per program)."""
+    """Rows = the group's output channels (16 per program), columns = Kg (16, 32 or 64 per program)."""
     return Config(WEIGHT_BLOCK_ROWS, _channel_block(geo.Kg, WEIGHT_COLUMN_BLOCKS), BLOCK_REDUCE, WEIGHT_NUM_WARPS)
 
 
@@ -456,7 +490,7 @@ def conv2d_forward(x, w, b, geo: ConvGeometry):
             geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW,
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
             *tx.stride(), *tw.stride(), *y.stride(),
-            HAS_BIAS=tb is not None,
+            HAS_BIAS=tb is not None, INT64_PIXELS=_int64_pixels(M, cfg.block_m),
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
             INPUT_PRECISION=input_precision(dtype),
             num_warps=cfg.num_warps,
@@ -480,13 +514,14 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
         dx = torch.empty((geo.N, geo.C, geo.H, geo.W), dtype=dtype, device=device)
         M = geo.N * geo.H * geo.W
         if M > 0:
-            cfg = backward_input_config(geo, dtype)
+            cfg = backward_input_config(geo)
             grid = (cdiv(M, cfg.block_m), cdiv(geo.Cg, cfg.block_n), geo.G)
             conv2d_backward_input_kernel[grid](
                 tg, tw, dx,
                 geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Og * geo.KH * geo.KW, geo.KH, geo.KW,
                 geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
                 *tg.stride(), *tw.stride(), *dx.stride(),
+                INT64_PIXELS=_int64_pixels(M, cfg.block_m),
                 BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
                 INPUT_PRECISION=precision,
                 num_warps=cfg.num_warps,
@@ -508,7 +543,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
             *tg.stride(), *tx.stride(),
             n_split, per_split,
-            HAS_BIAS=need_b,
+            HAS_BIAS=need_b, INT64_PIXELS=_int64_pixels(P, per_split),
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
             INPUT_PRECISION=precision,
             num_warps=cfg.num_warps,
@@ -554,26 +589,33 @@ def compile_specs() -> list[dict]:
     Sizes and strides are typed i32 (what Triton picks for values < 2^31); offsets are int64 inside.
     Forward and grad_input launch with 16, 32 or 64 channels per tile, grad_weight with 16 or 32
     reduction columns, HAS_BIAS both ways, each at every ``tl.dot`` precision ("ieee", "tf32x3",
-    "tf32"); sum_partials_kernel with one block size.
+    "tf32"), with LeNet's 5 x 5 kernels (KH, KW are constexprs); sum_partials_kernel with one block size.
     """
     fwd_ptrs = {"x_ptr": "*fp32", "w_ptr": "*fp32", "b_ptr": "*fp32", "y_ptr": "*fp32"}
     in_ptrs = {"gy_ptr": "*fp32", "w_ptr": "*fp32", "dx_ptr": "*fp32"}
     w_ptrs = {"gy_ptr": "*fp32", "x_ptr": "*fp32", "dw_ptr": "*fp32", "db_ptr": "*fp32"}
     specs = []
+    kernel = {"KH": 5, "KW": 5, "INT64_PIXELS": False}
     for precision in DOT_PRECISION.values():
         for bn in CHANNEL_BLOCKS:
             for has_bias in (True, False):
-                cx = {"HAS_BIAS": has_bias, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K}
+                cx = {**kernel, "HAS_BIAS": has_bias, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K}
                 cx["INPUT_PRECISION"] = precision
                 name = f"conv2d_forward_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K} {precision}, bias={has_bias}]"
                 specs.append(compile_spec(name, conv2d_forward_kernel, fwd_ptrs, cx, NUM_WARPS))
         for bn in CHANNEL_BLOCKS:
-            cx = {"BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K, "INPUT_PRECISION": precision}
+            cx = {**kernel, "BLOCK_M": BLOCK_PIXELS, "BLOCK_N": bn, "BLOCK_K": BLOCK_K, "INPUT_PRECISION": precision}
             name = f"conv2d_backward_input_kernel[{BLOCK_PIXELS}x{bn}x{BLOCK_K} {precision}]"
             specs.append(compile_spec(name, conv2d_backward_input_kernel, in_ptrs, cx, NUM_WARPS))
         for bn in WEIGHT_COLUMN_BLOCKS:
             for has_bias in (True, False):
-                cx = {"HAS_BIAS": has_bias, "BLOCK_M": WEIGHT_BLOCK_ROWS, "BLOCK_N": bn, "BLOCK_K": BLOCK_REDUCE}
+                cx = {
+                    **kernel,
+                    "HAS_BIAS": has_bias,
+                    "BLOCK_M": WEIGHT_BLOCK_ROWS,
+                    "BLOCK_N": bn,
+                    "BLOCK_K": BLOCK_REDUCE,
+                }
                 cx["INPUT_PRECISION"] = precision
                 tile = f"{WEIGHT_BLOCK_ROWS}x{bn}x{BLOCK_REDUCE} {precision}"
                 name = f"conv2d_backward_weight_kernel[{tile}, bias={has_bias}]"

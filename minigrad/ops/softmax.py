@@ -581,7 +581,7 @@ def _cross_entropy_forward(x, target, weight, ignore_index, label_smoothing, red
     return cross_entropy_forward_numpy(x, target, weight, ignore_index, label_smoothing, reduction, may_ignore)
 
 
-def _cross_entropy_backward(g, state, weight, label_smoothing, reduction):
+def _cross_entropy_backward(g, state, weight, label_smoothing, reduction, in_place=False):
     return cross_entropy_backward_numpy(g, state, weight, label_smoothing)
 
 
@@ -589,21 +589,24 @@ def _cross_entropy_prob_forward(x, target, weight, label_smoothing, reduction, n
     return cross_entropy_prob_forward_numpy(x, target, weight, label_smoothing, reduction)
 
 
-def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t):
+def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t, in_place=False):
     return cross_entropy_prob_backward_numpy(g, state, weight, label_smoothing, need_x, need_t)
 
 
 # Every path, on x as (N, C, D...) rows:
 #   class indices        forward(x, target, weight, ignore_index, label_smoothing, reduction,
 #                                may_ignore, need_grad) -> (loss, state)
-#                        backward(g, state, weight, label_smoothing, reduction) -> dx
+#                        backward(g, state, weight, label_smoothing, reduction, in_place) -> dx
 #   class probabilities  forward(x, target, weight, label_smoothing, reduction, need_x, need_t) -> (loss, state)
-#                        backward(g, state, weight, label_smoothing, reduction, need_x, need_t) -> (dx, dt)
+#                        backward(g, state, weight, label_smoothing, reduction, need_x, need_t, in_place)
+#                        -> (dx, dt)
 # ``state`` is one tuple of arrays that the forward made (none shares memory with an input): the
 # softmax pieces on the NumPy path (cross_entropy_forward_numpy), the finished gradient rows on the
 # Triton path, which computes them in the forward kernel.  The Function saves it whole, next to the
 # target and the weight.  Each path ignores the hints it has no use for (``may_ignore``: NumPy skips
-# the ignore_index mask; ``need_*``: Triton skips gradient rows nobody will read).
+# the ignore_index mask; ``need_*``: Triton skips gradient rows nobody will read; ``in_place``, which
+# is ``ctx.last_backward``: Triton scales its saved gradient rows in place when no later backward
+# will read them, so that the gradient costs no second buffer and no second write).
 #: The NumPy paths; their Triton twins are ``softmax_kernels.CROSS_ENTROPY`` / ``CROSS_ENTROPY_PROB``.
 CROSS_ENTROPY = Implementation(forward=_cross_entropy_forward, backward=_cross_entropy_backward)
 CROSS_ENTROPY_PROB = Implementation(forward=_cross_entropy_prob_forward, backward=_cross_entropy_prob_backward)
@@ -657,14 +660,14 @@ class CrossEntropyFunction(Function):
             return CrossEntropyFunction._backward_probs(ctx, g, label_smoothing, reduction)
         state, _, weight = ctx.saved_tensors
         impl = ctx.implementation(CROSS_ENTROPY, "softmax_kernels.CROSS_ENTROPY")
-        dx = impl.backward(g, state, weight, label_smoothing, reduction)
+        dx = impl.backward(g, state, weight, label_smoothing, reduction, ctx.last_backward)
         return dx.reshape(ctx.shape), None, None, None, None, None  # (N, C, D) -> the input's shape
 
     @staticmethod
     def _backward_probs(ctx, g, label_smoothing, reduction):
         state, _, w = ctx.saved_tensors
         impl = ctx.implementation(CROSS_ENTROPY_PROB, "softmax_kernels.CROSS_ENTROPY_PROB")
-        dx, dt = impl.backward(g, state, w, label_smoothing, reduction, *ctx.need)
+        dx, dt = impl.backward(g, state, w, label_smoothing, reduction, *ctx.need, ctx.last_backward)
         # (N, C, D) -> the input's shape, and each gradient in its own input's dtype
         dx = _cast(dx.reshape(ctx.shape), ctx.dtypes[0]) if dx is not None else None
         dt = _cast(dt.reshape(ctx.shape), ctx.dtypes[1]) if dt is not None else None

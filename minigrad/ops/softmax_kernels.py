@@ -421,6 +421,7 @@ def cross_entropy_backward_kernel(
     stride_td,
     ignore_index,
     HAS_IGNORE: tl.constexpr,
+    INT64_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     """dx = grad_rows * scale[row], 0 where the row's target is ignored; elementwise.
@@ -431,16 +432,23 @@ def cross_entropy_backward_kernel(
     t_ptr : class-index targets (N, D), strides (stride_tn, stride_td): ignored rows get exactly 0 even when
         the scale is inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0
         there).  Read only with HAS_IGNORE.
-    dx_ptr : (N, C, D) contiguous out.  numel = N * C * D.
+    dx_ptr : (N, C, D) contiguous out; it may be grad_ptr itself (each lane reads its element before
+        it writes it, so scaling in place is safe).  numel = N * C * D.
     HAS_IGNORE : mask ignored rows; False for class-probability targets, which ignore nothing (then
         ``t_ptr`` is never read and the kernel is a plain row-scaled copy).
+    INT64_INDEX : numel + BLOCK passes 2^31, so element numbers need int64.  The host sets it only
+        then: a GPU has no 64-bit integer divider, and each ``//`` and ``%`` below would be a call
+        to a software division routine, per element.  In int32 they are a few instructions.
     BLOCK : elements per program; 1024 = 8 per thread of 4 warps, the usual elementwise choice.
     Grid: (cdiv(numel, BLOCK),): program p computes elements [p * BLOCK, (p + 1) * BLOCK).
     """
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    if INT64_INDEX:
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
-    n = offs // (C * D)
-    d = offs % D
+    n = (offs // (C * D)).to(tl.int64)  # int64 from here: the strides of a view may be large
+    d = (offs % D).to(tl.int64)
     scale = tl.load(scale_ptr + n * stride_scalen + d * stride_scaled, mask=mask, other=0.0)
     gr = tl.load(grad_ptr + offs, mask=mask, other=0.0)
     if HAS_IGNORE:
@@ -731,11 +739,14 @@ def _reduce(loss_rows, reduction: str, shape, norm):
     return loss_rows.sum() / norm
 
 
-def _scale_rows(g, rows, reduction: str, norm, target=None, ignore_index: int = 0) -> torch.Tensor:
+def _scale_rows(
+    g, rows, reduction: str, norm, target=None, ignore_index: int = 0, in_place: bool = False
+) -> torch.Tensor:
     """``rows * g_row / norm``: one launch of :func:`cross_entropy_backward_kernel` over saved
     gradient rows (N, C, D).  ``g`` is the upstream gradient: (N, D...) for ``reduction="none"``,
     else 0-d (then divided by ``norm`` for "mean" once, on the device).  With ``target`` (N, D) the
-    kernel zeroes the rows whose target is ``ignore_index``."""
+    kernel zeroes the rows whose target is ``ignore_index``.  ``in_place`` writes the result over
+    ``rows`` (when no later backward reads them: ``ctx.last_backward``) instead of a new buffer."""
     g_t = as_torch(g).to(rows.dtype)
     N, C, D = rows.shape
     if reduction == "none":
@@ -744,7 +755,7 @@ def _scale_rows(g, rows, reduction: str, norm, target=None, ignore_index: int = 
     else:
         scale = (g_t / norm if norm is not None else g_t).reshape(1)
         stride_scalen = stride_scaled = 0
-    out = torch.empty_like(rows)
+    out = rows if in_place else torch.empty_like(rows)
     numel = out.numel()
     if numel:
         cross_entropy_backward_kernel[(cdiv(numel, SCALE_BLOCK),)](
@@ -760,6 +771,7 @@ def _scale_rows(g, rows, reduction: str, norm, target=None, ignore_index: int = 
             *(target.stride() if target is not None else (0, 0)),
             ignore_index,
             HAS_IGNORE=target is not None,
+            INT64_INDEX=numel + SCALE_BLOCK >= 2**31,
             BLOCK=SCALE_BLOCK,
             num_warps=4,
         )
@@ -821,12 +833,13 @@ def cross_entropy_forward(
     return from_torch_like(loss, x), (grad, tt, norm, ignore_index)
 
 
-def cross_entropy_backward(g, state, reduction: str):
-    """dx (N, C, D...) = grad_rows * g_row / normaliser (see :func:`cross_entropy_backward_kernel`)."""
+def cross_entropy_backward(g, state, reduction: str, in_place: bool = False):
+    """dx (N, C, D...) = grad_rows * g_row / normaliser (see :func:`cross_entropy_backward_kernel`),
+    written over ``grad_rows`` with ``in_place`` (see :func:`_scale_rows`)."""
     grad, tt, norm, ignore_index = state
     if grad is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    return _scale_rows(g, grad, reduction, norm, tt, ignore_index)
+    return _scale_rows(g, grad, reduction, norm, tt, ignore_index, in_place)
 
 
 def cross_entropy_prob_forward(
@@ -880,14 +893,16 @@ def cross_entropy_prob_forward(
     return from_torch_like(loss, x), (gx, gt, norm)
 
 
-def cross_entropy_prob_backward(g, state, reduction: str):
+def cross_entropy_prob_backward(g, state, reduction: str, in_place: bool = False):
     """``(dx, dt)``, each (N, C, D): the saved gradient rows times ``g_row / normaliser``, one launch
     of :func:`cross_entropy_backward_kernel` (without ignored rows) per gradient that the forward
-    pass wrote; None for the other."""
+    pass wrote, over the rows themselves with ``in_place``; None for the other."""
     gx, gt, norm = state
     if gx is None and gt is None:
         raise RuntimeError("cross_entropy: the forward pass ran without gradients (under no_grad)")
-    return tuple(None if rows is None else _scale_rows(g, rows, reduction, norm) for rows in (gx, gt))
+    return tuple(
+        None if rows is None else _scale_rows(g, rows, reduction, norm, in_place=in_place) for rows in (gx, gt)
+    )
 
 
 # --------------------------------------------------------------------------- implementations
@@ -904,16 +919,16 @@ def _cross_entropy_forward(x, target, weight, ignore_index, label_smoothing, red
     return cross_entropy_forward(x, target, weight, ignore_index, float(label_smoothing), reduction, need_grad)
 
 
-def _cross_entropy_backward(g, state, weight, label_smoothing, reduction):
-    return cross_entropy_backward(g, state, reduction)  # weight and smoothing are in the gradient rows
+def _cross_entropy_backward(g, state, weight, label_smoothing, reduction, in_place=False):
+    return cross_entropy_backward(g, state, reduction, in_place)  # weight and smoothing are in the rows
 
 
 def _cross_entropy_prob_forward(x, target, weight, label_smoothing, reduction, need_x, need_t):
     return cross_entropy_prob_forward(x, target, weight, float(label_smoothing), reduction, need_x, need_t)
 
 
-def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t):
-    return cross_entropy_prob_backward(g, state, reduction)
+def _cross_entropy_prob_backward(g, state, weight, label_smoothing, reduction, need_x, need_t, in_place=False):
+    return cross_entropy_prob_backward(g, state, reduction, in_place)
 
 
 #: The Triton paths of minigrad.ops.softmax's Functions, with the signatures of softmax.SOFTMAX,
@@ -996,7 +1011,7 @@ def compile_specs():
         # the probability path passes a float tensor as the (unread) target pointer
         ptrs = {"grad_ptr": "*fp32", "scale_ptr": "*fp32", "t_ptr": "*i64" if has_ignore else "*fp32"}
         ptrs["dx_ptr"] = "*fp32"
-        cx = {"HAS_IGNORE": has_ignore, "BLOCK": SCALE_BLOCK}
+        cx = {"HAS_IGNORE": has_ignore, "INT64_INDEX": False, "BLOCK": SCALE_BLOCK}
         name = f"cross_entropy_backward[BLOCK={SCALE_BLOCK},HAS_IGNORE={has_ignore}]"
         specs.append(compile_spec(name, cross_entropy_backward_kernel, ptrs, cx, 4))
     return specs

@@ -309,6 +309,39 @@ def test_triton_weight_gradient_split(device, split):
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
+def test_triton_int64_pixel_path(device, monkeypatch):
+    """The kernels' int64 pixel arithmetic (INT64_PIXELS, taken for batches of 2^31 pixels or more,
+    far too large to run here), forced on a small problem: forward and all three gradients against
+    the NumPy path, with blocks that run across image boundaries and a split grad_weight."""
+    kernels = load_triton("conv_kernels")
+    seen = []
+
+    def always(pixels, block):
+        seen.append(pixels)
+        return True
+
+    monkeypatch.setattr(kernels, "_int64_pixels", always)
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2)), rng.standard_normal(6)
+    geo = conv_module.conv2d_geometry(x.shape, x.dtype, w.shape, w.dtype, (6,), x.dtype, (2, 1), 1, (1, 2), 2)
+    gy = rng.standard_normal((geo.N, geo.O, geo.OH, geo.OW))
+    y_ref, _ = conv_numpy.conv2d_forward_numpy(x, w, b, geo)
+    refs = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
+
+    def on(a):
+        return torch.from_numpy(a).to(device) if device == "cuda" else a
+
+    def back(t):
+        return t.cpu().numpy() if device == "cuda" else t
+
+    assert_close(back(kernels.conv2d_forward(on(x), on(w), on(b), geo)), y_ref, np.float64, "y")
+    got = kernels.conv2d_backward(on(gy), on(x), on(w), geo, True, True, True, split=3)
+    for g, ref, what in zip(got, refs, ("dx", "dw", "db")):
+        assert_close(back(g), ref, np.float64, what)
+    assert len(seen) == 3  # forward, grad_input, grad_weight each asked
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
 def test_triton_launchers_take_strided_torch_tensors(device):
     """Launchers read through strides: a channels-last torch input is not copied first."""
     kernels = load_triton("conv_kernels")

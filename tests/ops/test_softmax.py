@@ -166,6 +166,75 @@ def test_cross_entropy_probabilities_gradients_on_request(kernels):
     assert_close(x.grad.numpy(), x_idx.grad.numpy(), np.float64, "one-hot gradient")
 
 
+@pytest.mark.parametrize("probs", [False, True], ids=["indices", "probabilities"])
+def test_cross_entropy_backward_twice_with_retain_graph(kernels, probs):
+    """The Triton path scales its saved gradient rows in place on the last backward only: with
+    ``retain_graph=True`` every backward reads them unchanged, so two backward calls give twice one
+    gradient (torch's), and a third without retain_graph the same again."""
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((6, 5))
+    t0 = rng.dirichlet(np.ones(5), size=6) if probs else np.array([0, 4, 2, 2, 1, 3])
+    w0 = np.array([0.5, 1.0, 2.0, 1.5, 1.0])
+    kwargs = dict(reduction="mean", label_smoothing=0.1)
+    ref_x = torch.tensor(x0, requires_grad=True)
+    ref_t = torch.tensor(t0, requires_grad=probs)
+    TF.cross_entropy(ref_x, ref_t, weight=torch.tensor(w0), **kwargs).backward()
+    dev = device_for(kernels)
+    x = mg.tensor(x0, requires_grad=True, device=dev)
+    t = mg.tensor(t0, requires_grad=probs, device=dev)
+    loss = F.cross_entropy(x, t, weight=mg.tensor(w0, device=dev), **kwargs)
+    for calls in (1, 2, 3):
+        loss.backward(retain_graph=calls < 3)
+        assert_close(x.grad.numpy(), calls * ref_x.grad.numpy(), np.float64, f"input gradient after {calls}")
+        if probs:
+            assert_close(t.grad.numpy(), calls * ref_t.grad.numpy(), np.float64, f"target gradient after {calls}")
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+@pytest.mark.parametrize("int64", [False, True], ids=["int32 index", "int64 index"])
+def test_cross_entropy_backward_kernel_index_widths(device, int64):
+    """The elementwise backward kernel in both index widths (the launcher takes int64 only from
+    2^31 elements on, too many to run here): each element times its row's scale, 0 on ignored rows."""
+    K = load_triton("softmax_kernels")
+    gen = torch.Generator().manual_seed(1)
+    N, C, D = 3, 5, 4
+    rows = torch.randn(N, C, D, generator=gen, dtype=torch.float64).to(device)
+    scale = torch.randn(D, N, generator=gen, dtype=torch.float64).to(device).T  # (N, D), transposed strides
+    target = torch.randint(0, C, (N, D), generator=gen).to(device)
+    target[1, 2] = -100
+    expected = torch.where((target != -100)[:, None, :], rows * scale[:, None, :], 0.0)
+    out = torch.full_like(rows, float("nan"))
+    K.cross_entropy_backward_kernel[(1,)](
+        rows, scale, target, out, N * C * D, C, D, *scale.stride(), *target.stride(), -100,
+        HAS_IGNORE=True, INT64_INDEX=int64, BLOCK=K.SCALE_BLOCK,
+    )  # fmt: skip
+    assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("device", TRITON_DEVICES)
+def test_cross_entropy_last_backward_writes_over_the_saved_rows(device):
+    """``in_place`` (the engine's ``ctx.last_backward``) makes the gradient in the forward kernel's
+    buffer: no second (N, C, D) buffer.  Without it the saved rows are left as they were."""
+    K = load_triton("softmax_kernels")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 7, 3, generator=gen, dtype=torch.float64).to(device)
+    target = torch.randint(0, 7, (4, 3), generator=gen).to(device)
+    g = torch.tensor(2.0, dtype=torch.float64, device=device)
+    _, state = K.cross_entropy_forward(x, target, None, -100, 0.0, "sum", need_grad=True)
+    rows = state[0].clone()
+    copy = K.cross_entropy_backward(g, state, "sum")
+    assert copy.data_ptr() != state[0].data_ptr() and torch.equal(state[0], rows)
+    dx = K.cross_entropy_backward(g, state, "sum", in_place=True)
+    assert dx.data_ptr() == state[0].data_ptr()
+    assert torch.equal(dx, copy) and torch.equal(copy, rows * 2)
+    t = torch.softmax(torch.randn(4, 7, 3, generator=gen, dtype=torch.float64), 1).to(device)
+    _, state = K.cross_entropy_prob_forward(x, t, None, 0.0, "sum", True, True)
+    dx, dt = K.cross_entropy_prob_backward(g, state, "sum", in_place=True)
+    assert dx.data_ptr() == state[0].data_ptr() and dt.data_ptr() == state[1].data_ptr()
+
+
 @pytest.mark.parametrize(
     "x_dtype, t_dtype, w_dtype",
     [("float32", "float64", None), ("float64", "float32", "float32"), ("float32", "float32", "float64")],
