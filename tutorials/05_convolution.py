@@ -588,8 +588,9 @@ print("gradcheck passed")
 #
 # * **`conv2d_forward_kernel`**: rows = output pixels, columns = `O / G` output channels, reduction
 #   over `(c, i, j)`.  It adds **groups** (a third grid axis), **dilation**, the bias added to the
-#   accumulator before the one store, `int64` addresses with one 64-bit division per program (a
-#   GPU divides 64-bit integers slowly), and 64-pixel tiles with 8 warps.
+#   accumulator before the one store, `int64` addresses but `int32` pixel arithmetic (a GPU has no
+#   64-bit divider: a 64-bit `//` is a call to a software routine), the kernel size `KH`, `KW` as
+#   compile-time constants (so `k // KW` is a multiply and a shift), and 64-pixel tiles with 8 warps.
 # * **`conv2d_backward_input_kernel`**: rows = *input* pixels, columns = `C / G`, reduction over
 #   `(o, i, j)`: the gather of section 4 for **any stride**.  The output pixel that read `(h, w)`
 #   through offset `i` is `oh = (h + P - i) / S`; when the division is not exact, or lands outside

@@ -152,7 +152,7 @@ savefig(fig, "08_timing_noise")
 # A comparison you cannot explain is a measurement to check, not a result to publish.
 
 # %%
-min_time, samples = (0.01, 3) if QUICK else (0.02, 7)
+min_time, samples = (0.01, 3) if QUICK else (0.02, 5)
 t_np, t_torch = time_pair(lambda: a @ b, lambda: torch.from_numpy(a) @ torch.from_numpy(b), min_time, samples)
 print(f"NumPy {t_np * 1e6:.0f} µs, torch {t_torch * 1e6:.0f} µs per 256 x 256 matmul (medians of {samples} samples)")
 
