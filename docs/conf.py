@@ -109,7 +109,8 @@ autodoc_typehints = "description"
 # A docstring lists its arguments (or a dataclass its fields) one per line as ``name : what it is``,
 # a longer description going on in lines indented deeper; a line "Parameters" or "Attributes" over
 # dashes may head the list.  That reads well in the source; for the site each entry becomes a field
-# of a reST field list (``:param name: ...`` for a callable, so that the type hints join it).
+# of a reST field list: ``:param name: ...`` for a callable's arguments (so that the type hints
+# join them), ``:ivar name: ...`` under "Attributes".
 _ENTRY = re.compile(r"^(?P<names>[A-Za-z_*][\w.*]*(?:, ?[A-Za-z_*][\w.*]*)*) : (?P<text>\S.*)$")
 _HEADER = {"Parameters", "Attributes", "Arguments"}
 
@@ -117,11 +118,14 @@ _HEADER = {"Parameters", "Attributes", "Arguments"}
 def fields_from_entries(app, what, name, obj, options, lines) -> None:
     """``autodoc-process-docstring``: turn ``name : description`` lines into a reST field list, in place."""
     out: list[str] = []
+    kind = "param" if what in ("function", "method", "class") else ""
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.strip() in _HEADER and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
-            i += 2  # the field list names its own heading ("Parameters", or the field names)
+            if line.strip() == "Attributes":
+                kind = "ivar"  # Sphinx lists these under "Variables"
+            i += 2  # the field list names its own heading
             continue
         match = _ENTRY.match(line)
         if not match:
@@ -137,7 +141,7 @@ def fields_from_entries(app, what, name, obj, options, lines) -> None:
         if out and out[-1].strip() and not out[-1].startswith((":", " ")):
             out.append("")  # a field list starts a new block
         for n in names:  # "atol, rtol : ..." describes each of them
-            field = f":param {n}:" if what in ("function", "method", "class") else f":{n}:"
+            field = f":{kind} {n}:" if kind else f":{n}:"
             out.extend([f"{field} {text[0]}", *text[1:]])
         if i < len(lines) and lines[i].strip() and not _ENTRY.match(lines[i]):
             out.append("")  # and ends before the next paragraph
