@@ -347,16 +347,6 @@ def _setitem_advanced_dtype(step, pool, kernels) -> bool:
 # ---- autograd
 
 
-def _linear_saves_unneeded(step, pool, kernels) -> bool:
-    """In place into the input or weight of a linear whose input and weight need no gradient."""
-    if step.op not in _INPLACE:
-        return False
-    for user in pool.used_by[step.args[0].index]:
-        if user.op == "F.linear" and not any(t.requires_grad for t in _args(user, pool)[:2]):
-            return True
-    return False
-
-
 def _cross_entropy_nonfinite(step, pool, kernels) -> bool:
     """cross_entropy with non-finite logits or weights, or an op that may send an infinite gradient
     (sqrt, log, div, pow at 0) back into a cross_entropy with ignored targets."""
@@ -448,7 +438,6 @@ KNOWN_BUGS: dict[str, Rule] = {
     "bool_refused": _bool_refused,
     "setitem_advanced_dtype": _setitem_advanced_dtype,
     # autograd
-    "linear_saves_unneeded": _linear_saves_unneeded,
     "cross_entropy_ignored_nonfinite": _cross_entropy_nonfinite,
     # shapes, views, indexing
     "keepdim_without_dim": _keepdim_without_dim,

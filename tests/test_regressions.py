@@ -339,9 +339,6 @@ def _linear_input_changed(lib):
     return b.grad
 
 
-@pytest.mark.xfail(
-    strict=True, reason=bug("linear_saves_unneeded", "linear checks an input only bias's grad needs not")
-)
 def test_linear_input_changed_when_only_bias_requires_grad():
     same(_linear_input_changed)
 

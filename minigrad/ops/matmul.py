@@ -156,7 +156,9 @@ class LinearFunction(Function):
     """``linear(x, weight, bias)``: ``x @ weight^T + bias`` as one node; see the module docstring.
 
     Shapes are checked by :func:`minigrad.nn.functional.linear`; dtypes here (as torch: all one).
-    Saves ``(x, w, *state)``; the bias is added, and its gradient summed, here on every path.
+    Saves ``(x, w, *state)`` when x or w needs a gradient; when only the bias does, nothing (its
+    gradient is a sum of ``g``), so that changing x or w in place before backward is allowed, as in
+    torch.  The bias is added, and its gradient summed, here on every path.
     """
 
     @staticmethod
@@ -168,15 +170,18 @@ class LinearFunction(Function):
                 f"(input {tuple(x.shape)}, weight {tuple(w.shape)}, bias {tuple(b.shape)})"
             )
         out, state = ctx.implementation(LINEAR, "matmul_kernels.LINEAR").forward(x, w)
-        ctx.save_for_backward(x, w, *state)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            ctx.save_for_backward(x, w, *state)
         if b is not None:
             out += b  # out is a new array: adding in place saves one
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w, *state = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        dx, dw = ctx.implementation(LINEAR, "matmul_kernels.LINEAR").backward(g, x, w, need_x, need_w, *state)
+        dx = dw = None
+        if need_x or need_w:
+            x, w, *state = ctx.saved_tensors
+            dx, dw = ctx.implementation(LINEAR, "matmul_kernels.LINEAR").backward(g, x, w, need_x, need_w, *state)
         db = rows(g).sum(0) if need_b else None
         return dx, dw, db
