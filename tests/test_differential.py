@@ -258,17 +258,6 @@ def _first(step: Step, pool: list):
     return _args(step, pool)[0]
 
 
-def _ancestors(pool, i: int) -> set[int]:
-    """Pool value ``i`` and every value it was computed from."""
-    seen, todo = set(), [i]
-    while todo:
-        j = todo.pop()
-        if j not in seen:
-            seen.add(j)
-            todo += pool.inputs[j]
-    return seen
-
-
 def _from_expand(pool, i: int) -> bool:
     """Whether pool value ``i`` is an ``expand`` result or a view of one."""
     while pool.made_by[i] in _VIEWS:
@@ -347,20 +336,12 @@ def _setitem_advanced_dtype(step, pool, kernels) -> bool:
 # ---- autograd
 
 
-def _cross_entropy_nonfinite(step, pool, kernels) -> bool:
-    """cross_entropy with non-finite logits or weights, or an op that may send an infinite gradient
-    (sqrt, log, div, pow at 0) back into a cross_entropy with ignored targets."""
-    if step.op == "F.cross_entropy":
-        return not all(torch.isfinite(t).all() for t in _tensors(step, pool) if t.dtype.is_floating_point)
-    if step.op not in ("sqrt()", "log()", "div", "div()", "pow", "pow()"):
+def _cross_entropy_nonfinite_weight(step, pool, kernels) -> bool:
+    """cross_entropy with a class weight that is not finite."""
+    if step.op != "F.cross_entropy":
         return False
-    for ref in (a for a in step.args if isinstance(a, Ref)):
-        for j in _ancestors(pool, ref.index):
-            if pool.made_by[j] == "F.cross_entropy":
-                ce = pool.made_in[j]
-                if bool((_args(ce, pool)[1] == ce.kwargs.get("ignore_index", -100)).any()):
-                    return True
-    return False
+    weight = resolve(step.kwargs.get("weight"), pool, TorchAPI)
+    return isinstance(weight, torch.Tensor) and not bool(torch.isfinite(weight).all())
 
 
 # ---- shapes, views, indexing
@@ -438,7 +419,7 @@ KNOWN_BUGS: dict[str, Rule] = {
     "bool_refused": _bool_refused,
     "setitem_advanced_dtype": _setitem_advanced_dtype,
     # autograd
-    "cross_entropy_ignored_nonfinite": _cross_entropy_nonfinite,
+    "cross_entropy_nonfinite_weight": _cross_entropy_nonfinite_weight,
     # shapes, views, indexing
     "keepdim_without_dim": _keepdim_without_dim,
     "cuda_max_dim_bool": _cuda_max_dim_bool,

@@ -395,10 +395,40 @@ CROSS_ENTROPY_IGNORED = {
 }
 
 
+@pytest.mark.parametrize("path", ["numpy", "triton"])
 @pytest.mark.parametrize("case", sorted(CROSS_ENTROPY_IGNORED))
-@pytest.mark.xfail(strict=True, reason=bug("cross_entropy_ignored_nonfinite", "ignored targets give nan, not 0"))
-def test_cross_entropy_ignored_rows_with_nonfinite_values(case):
-    same(CROSS_ENTROPY_IGNORED[case])
+def test_cross_entropy_ignored_rows_with_nonfinite_values(case, path):
+    """An ignored row's loss is 0 and its gradient 0 * p (as torch's log_softmax backward gives it),
+    whatever its logits, class 0's weight or the upstream gradient."""
+    with kernel_path(path):
+        same(CROSS_ENTROPY_IGNORED[case])
+
+
+def _cross_entropy_inf_weight_smoothing(lib):
+    x = lib.tensor([[0.0, 1.0, 2.0], [0.5, -1.0, -1.0]])
+    weight = lib.tensor([float("inf"), 1.0, 2.0])
+    return lib.nn.functional.cross_entropy(x, lib.tensor([1, 2]), weight=weight, label_smoothing=0.2, reduction="none")
+
+
+def _cross_entropy_minus_inf_weight_grad(lib):
+    x = lib.tensor([[0.0, 1.0, 2.0], [0.5, 2.0, -1.0]], requires_grad=True)
+    weight = lib.tensor([float("-inf"), 1.0, 2.0])
+    lib.nn.functional.cross_entropy(x, lib.tensor([1, 1]), weight=weight).backward()
+    return x.grad
+
+
+@pytest.mark.parametrize(
+    "path, case",
+    [("numpy", _cross_entropy_inf_weight_smoothing), ("triton", _cross_entropy_minus_inf_weight_grad)],
+    ids=["numpy: inf weight with smoothing", "triton: -inf weight of another class"],
+)
+@pytest.mark.xfail(
+    strict=True,
+    reason=bug("cross_entropy_nonfinite_weight", "a non-finite class weight gives nan where torch does not"),
+)
+def test_cross_entropy_nonfinite_class_weight(path, case):
+    with kernel_path(path):
+        same(case)
 
 
 def _half_cross_entropy_grad(lib):

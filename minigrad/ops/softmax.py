@@ -453,7 +453,8 @@ def cross_entropy_forward_numpy(
     log_s = np.log(s)
     z = z.reshape(N * D, C)
     nll = log_s - z.reshape(-1)[idx]  # -logp_t = log(s) - z_t, both terms >= 0; (N*D,)
-    row_w = valid if weight is None else valid * weight[t]  # valid * w_t: the row's share of "mean"
+    # valid * w_t: the row's share of "mean" (an ignored row's is 0 even where class 0's weight is not finite)
+    row_w = valid if weight is None else weight[t] if not may_ignore else np.where(is_valid, weight[t], 0)
     coef_t = (1.0 - eps) * row_w if eps else row_w
     loss = nll if _is_one(coef_t) else coef_t * nll
     coef_a = coef_t
@@ -463,6 +464,9 @@ def cross_entropy_forward_numpy(
         smooth = W * log_s - (z @ (_ones(C, x.dtype) if weight is None else weight))
         loss = loss + (eps / C) * valid * smooth
         coef_a = coef_t + (eps / C) * W * valid  # a = (1 - eps) w_t + (eps / C) W
+    if may_ignore:
+        # An ignored row's loss is 0, as in torch, even where its logits are not finite (0 * nan = nan)
+        loss = np.where(is_valid, loss, 0.0).astype(x.dtype, copy=False)
 
     norm = None
     if reduction == "none":
@@ -484,7 +488,8 @@ def cross_entropy_backward_numpy(g, state, weight, label_smoothing: float):
     e, s, idx, valid, coef_a, coef_t, norm = state
     N, D, C = e.shape
     eps = float(label_smoothing)
-    with np.errstate(invalid="ignore", divide="ignore") if norm == 0 else contextlib.nullcontext():
+    ignores = not isinstance(valid, float)  # some target is ignore_index
+    with np.errstate(invalid="ignore", divide="ignore") if ignores or norm == 0 else contextlib.nullcontext():
         if norm is None:
             gr = g.reshape(N * D) if g.ndim else g  # "none": one g per row; "sum": a scalar
         else:
@@ -498,10 +503,12 @@ def cross_entropy_backward_numpy(g, state, weight, label_smoothing: float):
             b_row = (eps / C) * gr * valid  # a scalar, or one value per row
             b_row = b_row.reshape(N, D, 1) if np.ndim(b_row) else b_row
             dx -= b_row * (1.0 if weight is None else weight)
-    if norm is not None and norm == 0 and not isinstance(valid, float):
-        # normaliser 0 (every target ignored, or zero weights): ignored rows still get exactly 0, as
-        # PyTorch, where the formula gives 0 * (g / 0) = nan
-        dx = np.where(valid.reshape(N, D, 1) > 0, dx, 0.0).astype(e.dtype)
+    if ignores:
+        # An ignored row's gradient is 0 * p, as torch's log_softmax backward makes it (p - p * 0):
+        # 0 where the formula gives 0 * inf = nan (an infinite upstream gradient, a normaliser of 0,
+        # a non-finite class weight), nan only where p itself is (a nan or +inf logit in the row).
+        zero_p = e * (0.0 / s).reshape(N, D, 1)
+        dx = np.where(valid.reshape(N, D, 1) > 0, dx, zero_p).astype(e.dtype)
     return dx.transpose(0, 2, 1)
 
 

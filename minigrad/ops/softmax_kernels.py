@@ -352,7 +352,10 @@ def cross_entropy_forward_kernel(
     in_range = (t >= 0) & (t < C)
     tl.device_assert(in_range | ~valid, "cross_entropy: target out of range [0, C)")
     t_safe = tl.where(valid & in_range, t, 0)  # an ignored (or bad) row reads class 0 harmlessly
-    # The row's factor on every output: 1, 0 when ignored, NaN when its target is out of range.
+    # The row's factor on every output: 1, or NaN when its target is out of range.  An ignored row's
+    # loss and weight are written as an exact 0 (tl.where below), not as 0 * value, which is NaN
+    # where its logits, class 0's weight or the smoothing term are not finite (torch: 0); its
+    # gradient row as 0 * p, which is what torch's log_softmax backward gives it (NaN only where p is).
     vf = tl.where(valid & ~in_range, float("nan"), valid.to(x_ptr.dtype.element_ty)).to(x_ptr.dtype.element_ty)
     x_t = tl.load(x_row + t_safe * stride_xc)
     k_keep = tl.load(k_ptr)  # 1 - eps
@@ -379,7 +382,8 @@ def cross_entropy_forward_kernel(
         if WRITE_GRAD:
             b = tl.where(c == t_safe[:, None], (k_keep * w_t)[:, None], 0.0) + k_each * w
             p = e / s[:, None]
-            tl.store(g_row[:, None] + c * D, vf[:, None] * (a[:, None] * p - b), mask=keep[:, None] & in_row)
+            grad = tl.where(valid[:, None], vf[:, None] * (a[:, None] * p - b), 0.0 * p)
+            tl.store(g_row[:, None] + c * D, grad, mask=keep[:, None] & in_row)
     else:
         m = tl.full([], float("-inf"), dtype=x_ptr.dtype.element_ty)
         s = tl.zeros([], dtype=x_ptr.dtype.element_ty)
@@ -397,13 +401,14 @@ def cross_entropy_forward_kernel(
             smooth += tl.sum(w * (log_s + (m - x)), axis=0)  # padding lanes: w = 0, x = 0
             if WRITE_GRAD:
                 b = tl.where(c == t_safe, k_keep * w_t, 0.0) + k_each * w
-                tl.store(g_row + c * D, vf * (a * (tl.exp(x - m) / s) - b), mask=mask)
+                p = tl.exp(x - m) / s
+                tl.store(g_row + c * D, tl.where(valid, vf * (a * p - b), 0.0 * p), mask=mask)
 
     nll = log_s + (m - x_t)  # -logp_t, two non-negative terms
     # Without smoothing (k_each == 0) skip smooth entirely: a -inf logit makes it inf, and 0 * inf = nan.
     smooth_term = tl.where(k_each == 0, 0.0, k_each * smooth)
-    tl.store(loss_ptr + rows, vf * (k_keep * w_t * nll + smooth_term), mask=keep)
-    tl.store(roww_ptr + rows, vf * w_t, mask=keep)
+    tl.store(loss_ptr + rows, tl.where(valid, vf * (k_keep * w_t * nll + smooth_term), 0.0), mask=keep)
+    tl.store(roww_ptr + rows, tl.where(valid, vf * w_t, 0.0), mask=keep)
 
 
 @triton.jit
@@ -424,14 +429,15 @@ def cross_entropy_backward_kernel(
     INT64_INDEX: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """dx = grad_rows * scale[row], 0 where the row's target is ignored; elementwise.
+    """dx = grad_rows * scale[row], and an ignored row's gradient row unscaled; elementwise.
 
     grad_ptr : (N, C, D) contiguous, the per-row gradients written by a forward kernel.
     scale_ptr : the chain-rule factor g_row / normaliser, read as (N, D) with strides (stride_scalen, stride_scaled):
         the upstream gradient for reduction "none", a single value (strides 0) otherwise.
-    t_ptr : class-index targets (N, D), strides (stride_tn, stride_td): ignored rows get exactly 0 even when
-        the scale is inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0
-        there).  Read only with HAS_IGNORE.
+    t_ptr : class-index targets (N, D), strides (stride_tn, stride_td).  An ignored row's gradient row
+        (0 * p, written by the forward kernel) is copied as it is, never multiplied by the scale, which
+        may be inf or nan (all targets ignored in "mean" makes g / 0; PyTorch's gradient is 0 there).
+        Read only with HAS_IGNORE.
     dx_ptr : (N, C, D) contiguous out; it may be grad_ptr itself (each lane reads its element before
         it writes it, so scaling in place is safe).  numel = N * C * D.
     HAS_IGNORE : mask ignored rows; False for class-probability targets, which ignore nothing (then
@@ -454,8 +460,9 @@ def cross_entropy_backward_kernel(
     if HAS_IGNORE:
         t = tl.load(t_ptr + n * stride_tn + d * stride_td, mask=mask, other=0)
         keep = t != ignore_index
-        scale = tl.where(keep, scale, 0.0)  # never multiply an ignored row by an inf scale
-        tl.store(dx_ptr + offs, tl.where(keep, gr * scale, 0.0), mask=mask)
+        # never multiply an ignored row by the scale, which may be inf: its row is 0 * p already
+        scale = tl.where(keep, scale, 1.0)
+        tl.store(dx_ptr + offs, gr * scale, mask=mask)
     else:
         tl.store(dx_ptr + offs, gr * scale, mask=mask)
 

@@ -196,7 +196,8 @@ def test_cross_entropy_backward_twice_with_retain_graph(kernels, probs):
 @pytest.mark.parametrize("int64", [False, True], ids=["int32 index", "int64 index"])
 def test_cross_entropy_backward_kernel_index_widths(device, int64):
     """The elementwise backward kernel in both index widths (the launcher takes int64 only from
-    2^31 elements on, too many to run here): each element times its row's scale, 0 on ignored rows."""
+    2^31 elements on, too many to run here): each element times its row's scale; an ignored row's
+    gradient row (0 * p, here 0 and one nan) is copied unscaled, even by an infinite scale."""
     K = load_triton("softmax_kernels")
     gen = torch.Generator().manual_seed(1)
     N, C, D = 3, 5, 4
@@ -204,13 +205,16 @@ def test_cross_entropy_backward_kernel_index_widths(device, int64):
     scale = torch.randn(D, N, generator=gen, dtype=torch.float64).to(device).T  # (N, D), transposed strides
     target = torch.randint(0, C, (N, D), generator=gen).to(device)
     target[1, 2] = -100
-    expected = torch.where((target != -100)[:, None, :], rows * scale[:, None, :], 0.0)
+    rows[1, :, 2] = 0.0
+    rows[1, 3, 2] = float("nan")
+    scale[1, 2] = float("inf")
+    expected = torch.where((target != -100)[:, None, :], rows * scale[:, None, :], rows)
     out = torch.full_like(rows, float("nan"))
     K.cross_entropy_backward_kernel[(1,)](
         rows, scale, target, out, N * C * D, C, D, *scale.stride(), *target.stride(), -100,
         HAS_IGNORE=True, INT64_INDEX=int64, BLOCK=K.SCALE_BLOCK,
     )  # fmt: skip
-    assert torch.equal(out, expected)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0, equal_nan=True)
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
