@@ -61,6 +61,11 @@ the gradient is "softmax minus the (smoothed) target".  The chain rule then mult
         g_row      = g (a scalar) for "mean" and "sum", g[n, d...] for "none"
         normaliser = sum(valid * w_t) for "mean", 1 otherwise
 
+An ignored row (valid = 0) is not computed as 0 * value, which is nan wherever the value is not
+finite: its loss is 0 and its gradient ``0 * p``, which is what PyTorch's composition
+(nll_loss skips the row, log_softmax's backward gives ``0 - p * 0``) makes of it -- nan only where
+the row's p is (a nan or +inf logit), 0 even with an infinite g_row or a normaliser of 0.
+
 The NumPy path keeps ``e = exp(x - m)`` and ``s`` from the forward pass, so ``p = e / s`` folds into
 one row-scale: ``dx = e * (coef * a / s) - coef * b`` with ``coef = g_row * valid / normaliser``.
 The one-hot part touches one element per row (written through an index, not a C-wide one-hot).

@@ -752,7 +752,8 @@ def _scale_rows(
     """``rows * g_row / norm``: one launch of :func:`cross_entropy_backward_kernel` over saved
     gradient rows (N, C, D).  ``g`` is the upstream gradient: (N, D...) for ``reduction="none"``,
     else 0-d (then divided by ``norm`` for "mean" once, on the device).  With ``target`` (N, D) the
-    kernel zeroes the rows whose target is ``ignore_index``.  ``in_place`` writes the result over
+    rows whose target is ``ignore_index`` are copied unscaled (they hold 0 * p, see the module
+    docstring of :mod:`.softmax`).  ``in_place`` writes the result over
     ``rows`` (when no later backward reads them: ``ctx.last_backward``) instead of a new buffer."""
     g_t = as_torch(g).to(rows.dtype)
     N, C, D = rows.shape
