@@ -71,10 +71,33 @@ import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
 from .conv import ConvGeometry
-from .triton_common import DOT_PRECISION, Config, as_torch, cdiv, compile_spec, input_precision
+from .triton_common import (
+    DOT_PRECISION,
+    Config,
+    as_torch,
+    cdiv,
+    compile_spec,
+    input_precision,
+    needs_int64_index,
+)
 
 
 # -------------------------------------------------------------------------------------- forward
+@triton.jit
+def _first_pixel(block, size, PLANE, INT64_PIXELS: tl.constexpr):
+    """Pixel number ``m0 = block * size`` of an (N, PLANE) grid -> ``(m0, n0, pix0)``: its image
+    (int64) and its pixel in that image (int32), with the one division of a program.
+
+    int32 unless INT64_PIXELS (see :func:`_split_pixels` on why).
+    """
+    if INT64_PIXELS:
+        m0 = block.to(tl.int64) * size
+    else:
+        m0 = block * size
+    n0 = m0 // PLANE
+    return m0, n0.to(tl.int64), (m0 - n0 * PLANE).to(tl.int32)
+
+
 @triton.jit
 def _split_pixels(pid, M, PLANE, WIDTH, BLOCK: tl.constexpr, INT64_PIXELS: tl.constexpr):
     """Flattened pixels ``pid * BLOCK + [0, BLOCK)`` of an (N, rows, WIDTH) grid -> (mask, n, row, col).
@@ -89,16 +112,12 @@ def _split_pixels(pid, M, PLANE, WIDTH, BLOCK: tl.constexpr, INT64_PIXELS: tl.co
     software routine, and registers live across a call may be saved on the stack.  The launchers
     set INT64_PIXELS only for the batches that need it, so the usual kernel has no call at all.
     """
-    if INT64_PIXELS:
-        m0 = pid.to(tl.int64) * BLOCK
-    else:
-        m0 = pid * BLOCK
+    m0, n0, pix0 = _first_pixel(pid, BLOCK, PLANE, INT64_PIXELS)
     mask = tl.arange(0, BLOCK) < M - m0
-    n0 = m0 // PLANE
-    r = (m0 - n0 * PLANE).to(tl.int32) + tl.arange(0, BLOCK)
+    r = pix0 + tl.arange(0, BLOCK)
     dn = r // PLANE
     pix = r - dn * PLANE
-    return mask, n0.to(tl.int64) + dn, pix // WIDTH, pix % WIDTH
+    return mask, n0 + dn, pix // WIDTH, pix % WIDTH
 
 
 @triton.jit
@@ -328,13 +347,7 @@ def conv2d_backward_weight_kernel(
     # This program's pixels start at p_start = image n0, pixel pix0 of that image.  One division
     # here (in int64 only with INT64_PIXELS, see _split_pixels on why); the loop then advances
     # (n0, pix0) by BLOCK_K pixels with int32 arithmetic.
-    if INT64_PIXELS:
-        p_start = split.to(tl.int64) * P_PER_SPLIT
-    else:
-        p_start = split * P_PER_SPLIT
-    n0 = p_start // (OH * OW)
-    pix0 = (p_start - n0 * (OH * OW)).to(tl.int32)
-    n0 = n0.to(tl.int64)
+    p_start, n0, pix0 = _first_pixel(split, P_PER_SPLIT, OH * OW, INT64_PIXELS)
     for p0 in range(0, P_PER_SPLIT, BLOCK_K):
         # Output pixels p_start + p0 + [0, BLOCK_K) -> (n, oh, ow).
         mask_p = tl.arange(0, BLOCK_K) < P - p_start - p0
@@ -422,11 +435,6 @@ WEIGHT_COLUMN_BLOCKS = (16, 32, 64)  # grad_weight's reduction columns (c, i, j)
 BLOCK_REDUCE = 16  # grad_weight's reduction step over output pixels
 
 
-def _int64_pixels(pixels: int, block: int) -> bool:
-    """Whether a kernel's flattened pixel numbers (up to ``pixels`` plus one block) need int64."""
-    return pixels + block >= 2**31
-
-
 def _channel_block(channels: int, choices=CHANNEL_BLOCKS) -> int:
     """The smallest tile side in ``choices`` that holds ``channels``, else the largest (see above)."""
     return next((b for b in choices if channels <= b), choices[-1])
@@ -490,7 +498,7 @@ def conv2d_forward(x, w, b, geo: ConvGeometry):
             geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Kg, geo.KH, geo.KW,
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
             *tx.stride(), *tw.stride(), *y.stride(),
-            HAS_BIAS=tb is not None, INT64_PIXELS=_int64_pixels(M, cfg.block_m),
+            HAS_BIAS=tb is not None, INT64_PIXELS=needs_int64_index(M, cfg.block_m),
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
             INPUT_PRECISION=input_precision(dtype),
             num_warps=cfg.num_warps,
@@ -521,7 +529,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
                 geo.H, geo.W, geo.OH, geo.OW, M, geo.Cg, geo.Og, geo.Og * geo.KH * geo.KW, geo.KH, geo.KW,
                 geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
                 *tg.stride(), *tw.stride(), *dx.stride(),
-                INT64_PIXELS=_int64_pixels(M, cfg.block_m),
+                INT64_PIXELS=needs_int64_index(M, cfg.block_m),
                 BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
                 INPUT_PRECISION=precision,
                 num_warps=cfg.num_warps,
@@ -543,7 +551,7 @@ def conv2d_backward(gy, x, w, geo: ConvGeometry, need_x: bool, need_w: bool, nee
             geo.SH, geo.SW, geo.PT, geo.PL, geo.DH, geo.DW,
             *tg.stride(), *tx.stride(),
             n_split, per_split,
-            HAS_BIAS=need_b, INT64_PIXELS=_int64_pixels(P, per_split),
+            HAS_BIAS=need_b, INT64_PIXELS=needs_int64_index(P, per_split),
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
             INPUT_PRECISION=precision,
             num_warps=cfg.num_warps,

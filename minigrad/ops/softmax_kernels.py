@@ -104,7 +104,7 @@ import triton
 import triton.language as tl
 
 from ..backend import Implementation, from_torch_like
-from .triton_common import as_torch, cdiv, compile_spec, online_softmax_step
+from .triton_common import as_torch, cdiv, compile_spec, needs_int64_index, online_softmax_step
 
 MAX_BLOCK = 8192  # longest fp32 row softmax holds in registers (fp64: half); longer rows loop
 CE_MAX_BLOCK = 4096  # the same for the cross-entropy kernels, which keep more values per element
@@ -779,7 +779,7 @@ def _scale_rows(
             *(target.stride() if target is not None else (0, 0)),
             ignore_index,
             HAS_IGNORE=target is not None,
-            INT64_INDEX=numel + SCALE_BLOCK >= 2**31,
+            INT64_INDEX=needs_int64_index(numel, SCALE_BLOCK),
             BLOCK=SCALE_BLOCK,
             num_warps=4,
         )

@@ -53,6 +53,16 @@ def cdiv(n: int, d: int) -> int:
     return -(-n // d)
 
 
+def needs_int64_index(count: int, block: int) -> bool:
+    """Whether a kernel's element numbers (up to ``count``, plus one block past it) pass int32.
+
+    The kernels that divide element numbers take an ``INT64_*`` constexpr from this: a GPU has no
+    64-bit integer divider (a 64-bit ``//`` is a call to a software routine), so they compute in
+    int32 unless a launch is this large.
+    """
+    return count + block >= 2**31
+
+
 def as_torch(a) -> torch.Tensor:
     """A torch view of a NumPy array (zero-copy), or a torch tensor as it is, for a kernel launch.
 

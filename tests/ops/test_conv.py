@@ -287,6 +287,16 @@ def test_conv2d_gradcheck(kernels, x_shape, w_shape, kwargs):
 
 
 # ----------------------------------------------------------------------------- Triton launchers
+def _on(a: np.ndarray, device: str):
+    """A NumPy array as a launcher's argument on ``device``: itself on "cpu" (the launchers take NumPy)."""
+    return torch.from_numpy(a).to(device) if device == "cuda" else a
+
+
+def _back(t, device: str) -> np.ndarray:
+    """A launcher's result as a NumPy array."""
+    return t.cpu().numpy() if device == "cuda" else t
+
+
 @pytest.mark.parametrize("device", TRITON_DEVICES)
 @pytest.mark.parametrize("split", [2, 3, 7])
 def test_triton_weight_gradient_split(device, split):
@@ -299,13 +309,10 @@ def test_triton_weight_gradient_split(device, split):
     gy = rng.standard_normal((geo.N, geo.O, geo.OH, geo.OW))
     dx_ref, dw_ref, db_ref = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
 
-    def on(a):
-        return torch.from_numpy(a).to(device) if device == "cuda" else a
-
-    dx, dw, db = kernels.conv2d_backward(on(gy), on(x), on(w), geo, True, True, True, split=split)
+    gy, x, w = (_on(a, device) for a in (gy, x, w))
+    dx, dw, db = kernels.conv2d_backward(gy, x, w, geo, True, True, True, split=split)
     for got, ref, what in ((dx, dx_ref, "dx"), (dw, dw_ref, "dw"), (db, db_ref, "db")):
-        got = got.cpu().numpy() if device == "cuda" else got
-        assert_close(got, ref, np.float64, what)
+        assert_close(_back(got, device), ref, np.float64, what)
 
 
 @pytest.mark.parametrize("device", TRITON_DEVICES)
@@ -320,7 +327,7 @@ def test_triton_int64_pixel_path(device, monkeypatch):
         seen.append(pixels)
         return True
 
-    monkeypatch.setattr(kernels, "_int64_pixels", always)
+    monkeypatch.setattr(kernels, "needs_int64_index", always)
     rng = np.random.default_rng(7)
     x, w, b = rng.standard_normal((3, 4, 7, 6)), rng.standard_normal((6, 2, 3, 2)), rng.standard_normal(6)
     geo = conv_module.conv2d_geometry(x.shape, x.dtype, w.shape, w.dtype, (6,), x.dtype, (2, 1), 1, (1, 2), 2)
@@ -328,16 +335,11 @@ def test_triton_int64_pixel_path(device, monkeypatch):
     y_ref, _ = conv_numpy.conv2d_forward_numpy(x, w, b, geo)
     refs = conv_numpy.conv2d_backward_numpy(gy, x, w, geo, True, True, True)
 
-    def on(a):
-        return torch.from_numpy(a).to(device) if device == "cuda" else a
-
-    def back(t):
-        return t.cpu().numpy() if device == "cuda" else t
-
-    assert_close(back(kernels.conv2d_forward(on(x), on(w), on(b), geo)), y_ref, np.float64, "y")
-    got = kernels.conv2d_backward(on(gy), on(x), on(w), geo, True, True, True, split=3)
+    x_on, w_on = _on(x, device), _on(w, device)
+    assert_close(_back(kernels.conv2d_forward(x_on, w_on, _on(b, device), geo), device), y_ref, np.float64, "y")
+    got = kernels.conv2d_backward(_on(gy, device), x_on, w_on, geo, True, True, True, split=3)
     for g, ref, what in zip(got, refs, ("dx", "dw", "db")):
-        assert_close(back(g), ref, np.float64, what)
+        assert_close(_back(g, device), ref, np.float64, what)
     assert len(seen) == 3  # forward, grad_input, grad_weight each asked
 
 
