@@ -421,9 +421,9 @@ def sum_partials_kernel(p_ptr, out_ptr, SPLIT, L, BLOCK: tl.constexpr):
 #   fewer column blocks, and each column block reads all of its channels' gy again: the 64-channel
 #   3x3 layer (Kg = 576) reads gy 9 times instead of 18.
 # The same tiles serve float32 and float64 at every precision.  Compiled as minigrad launches them
-# (benchmarks/kernel_resources.py), none keeps anything on the stack -- once the kernels have no
-# int64 division (INT64_PIXELS, see _split_pixels): with one, ptxas saved a register around the
-# division routine's call in 8-16 bytes of stack in several of them.
+# (benchmarks/kernel_resources.py), none keeps anything on the stack.  That depends on the int32
+# pixel arithmetic (INT64_PIXELS, see _split_pixels): compiled with an int64 division, several of
+# them keep 8-16 bytes on the stack, a register ptxas saves around the division routine's call.
 # Not tuned by timing: no GPU was available to measure.
 NUM_WARPS = 8
 BLOCK_PIXELS = 64
